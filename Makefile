@@ -1,0 +1,81 @@
+# argocd-chaos: every target installs what it uses, so a fresh machine needs only Python, Go and make.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CLUSTER ?= embedded
+ARGOCD_VERSION ?=
+KEEP_CLUSTER ?= never
+REPORTS ?= reports
+PYTEST_ARGS ?=
+# Argo CD v3.6 needs Go 1.27; the go command fetches this toolchain from the module proxy once.
+export GOTOOLCHAIN ?= go1.27.3
+export CGO_ENABLED := 0
+
+ARGOCD_FLAG := $(if $(ARGOCD_VERSION),--argocd-version $(ARGOCD_VERSION),)
+
+.PHONY: help
+help:
+	@echo "make chaos   run the claim suites on the default cluster and write the report to $(REPORTS)/"
+	@echo "make test    the project's own tests: lint, types, unit tests, the embedded-cluster e2e tests"
+	@echo "options: CLUSTER=embedded|kind|existing ARGOCD_VERSION=v3.6.1 KEEP_CLUSTER=never|on-failure|always"
+
+$(BIN)/argocd-chaos: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python >= 3.11" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: venv
+venv: $(BIN)/argocd-chaos
+
+.PHONY: deps
+deps:
+	@missing=""; for b in redis-server git; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing from Debian packages"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  else \
+	    echo "error:$$missing not installed and cannot install (not root or no apt-get); run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+	@command -v go >/dev/null || { echo "error: Go not found on PATH; install Go >= 1.26 (https://go.dev/dl/)" >&2; exit 1; }
+
+.PHONY: build
+build: venv deps
+	$(BIN)/argocd-chaos build $(ARGOCD_FLAG)
+
+.PHONY: lint
+lint: venv
+	$(BIN)/ruff check harness tests suites
+	$(BIN)/mypy
+
+.PHONY: unit
+unit: venv
+	$(BIN)/pytest tests -m "not cluster" $(PYTEST_ARGS)
+
+.PHONY: test
+test: venv deps lint build
+	$(BIN)/pytest tests suites --cluster embedded $(ARGOCD_FLAG) $(PYTEST_ARGS)
+
+.PHONY: chaos
+chaos: venv deps $(if $(filter embedded,$(CLUSTER)),build,)
+	mkdir -p $(REPORTS)
+	$(BIN)/pytest suites --cluster $(CLUSTER) $(ARGOCD_FLAG) --keep-cluster $(KEEP_CLUSTER) \
+	  --reports-dir $(REPORTS) --alluredir $(REPORTS)/allure-results --clean-alluredir \
+	  --junitxml $(REPORTS)/junit.xml $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/argocd-chaos claims --reports $(REPORTS) || true; \
+	if command -v npx >/dev/null && npx --no-install allure --version >/dev/null 2>&1; then \
+	  npx --no-install allure generate $(REPORTS)/allure-results -o $(REPORTS)/allure-report --clean >/dev/null \
+	  && echo "HTML report: $(REPORTS)/allure-report/index.html"; \
+	else echo "Allure results in $(REPORTS)/allure-results (install the npm package 'allure' for HTML)"; fi; \
+	exit $${status:-0}
+
+.PHONY: clean
+clean:
+	rm -rf $(REPORTS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,138 @@
+"""The `argocd-chaos` command: build the embedded binaries, manage clusters, print the ledger."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness._errors import ConfigError, HarnessError
+from harness._signals import install_sigterm_handler
+
+PROVIDERS = ("embedded", "kind", "existing")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="argocd-chaos", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="compile the embedded cluster's binaries (cached per version)")
+    b.add_argument(
+        "--argocd-version", default=None, help="Argo CD release tag, e.g. v3.6.1 (default: pinned)"
+    )
+
+    c = sub.add_parser("cluster", help="bring a cluster up or down, or show what runs")
+    csub = c.add_subparsers(dest="action", required=True)
+    up = csub.add_parser("up", help="start a cluster and leave it running")
+    up.add_argument("--provider", choices=PROVIDERS, default="embedded")
+    up.add_argument("--argocd-version", default=None)
+    up.add_argument("--name", default="argocd-chaos")
+    up.add_argument(
+        "--api-port", type=int, default=None, help="fixed kube-apiserver port (default: any free)"
+    )
+    for action in ("down", "status"):
+        a = csub.add_parser(action)
+        a.add_argument("--name", default="argocd-chaos")
+    for action in ("stop", "kill", "start", "restart"):
+        a = csub.add_parser(action, help=f"{action} one component of a running embedded cluster")
+        a.add_argument("component")
+        a.add_argument("--name", default="argocd-chaos")
+
+    cl = sub.add_parser("claims", help="print the last claims ledger")
+    cl.add_argument("--reports", default="reports", help="reports directory (default: reports)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    install_sigterm_handler()
+    try:
+        return _dispatch(args)
+    except HarnessError as exc:
+        _say(f"argocd-chaos: error: {exc}")
+        return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        _say("argocd-chaos: interrupted; everything started by this command was stopped")
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "build":
+        from harness._build import ensure_build
+
+        b = ensure_build(args.argocd_version, out=_say)
+        print(b.bin)
+        return 0
+    if args.command == "claims":
+        from harness._ledger import format_ledger_table, load_ledger
+
+        path = Path(args.reports) / "claims.json"
+        if not path.is_file():
+            raise ConfigError(f"no ledger at {path}; run `make chaos` first (or pass --reports DIR)")
+        print(format_ledger_table(load_ledger(path)))
+        return 0
+    return _cluster(args)
+
+
+def _cluster(args: argparse.Namespace) -> int:
+    from harness._embedded import EmbeddedCluster, EmbeddedOptions, validate_name
+
+    name = validate_name(args.name)
+    if args.action == "up":
+        if args.provider != "embedded":
+            raise ConfigError(
+                f"`cluster up --provider {args.provider}` is not available from the CLI; the {args.provider} "
+                "provider is driven by pytest (`make chaos CLUSTER=kind`). Use --provider embedded here."
+            )
+        from harness._build import ensure_build
+
+        build = ensure_build(args.argocd_version, out=_say)
+        cluster = EmbeddedCluster(name, build)
+        cluster.up(EmbeddedOptions(name=name, api_port=args.api_port), say=_say)
+        print(f"kubeconfig: {cluster.kubeconfig}")
+        print(f"export KUBECONFIG={cluster.kubeconfig}")
+        return 0
+    cluster_or_none = EmbeddedCluster.attach(name)
+    if args.action == "status":
+        if cluster_or_none is None:
+            print(f"cluster {name}: not running")
+            return 3
+        running = cluster_or_none.running()
+        print(
+            json.dumps(
+                {
+                    "name": name,
+                    "state_dir": str(cluster_or_none.state_dir),
+                    "kubeconfig": str(cluster_or_none.kubeconfig),
+                    "versions": json.loads(cluster_or_none.versions.to_json()),
+                    "ports": cluster_or_none.ports,
+                    "components": {k: ("running" if v else "stopped") for k, v in running.items()},
+                },
+                indent=2,
+            )
+        )
+        return 0 if all(running.values()) else 4
+    if cluster_or_none is None:
+        if args.action == "down":
+            print(f"cluster {name}: not running, nothing to do")
+            return 0
+        raise ConfigError(
+            f"cluster {name!r} is not running; start it with `argocd-chaos cluster up --name {name}`"
+        )
+    if args.action == "down":
+        cluster_or_none.down()
+        print(f"cluster {name}: stopped and removed")
+        return 0
+    getattr(cluster_or_none, args.action)(args.component)
+    print(f"cluster {name}: {args.action} {args.component}: done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

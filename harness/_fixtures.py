@@ -1,0 +1,99 @@
+"""Fixture apps: folders of plain manifests under `fixtures/`, loaded and varied per test.
+
+The manifests stay readable on their own (hook annotations, sync waves and the KWOK outcome
+annotations are all in the YAML); a test only changes what its scenario is about, through small
+typed edits that fail loudly when they do not find what they were meant to change.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Self
+
+import yaml
+
+from harness import _kwok_stages as stages
+from harness._errors import ConfigError
+
+FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
+HOOK = "argocd.argoproj.io/hook"
+HOOK_DELETE_POLICY = "argocd.argoproj.io/hook-delete-policy"
+SYNC_WAVE = "argocd.argoproj.io/sync-wave"
+
+Obj = dict[str, Any]
+
+
+@dataclass
+class FixtureApp:
+    """The manifests of one fixture app, as one revision of its git repository."""
+
+    name: str
+    docs: list[Obj]
+
+    @classmethod
+    def load(cls, name: str, root: Path | None = None) -> FixtureApp:
+        d = (root or FIXTURES_DIR) / name
+        if not d.is_dir():
+            known = sorted(p.name for p in (root or FIXTURES_DIR).iterdir() if p.is_dir())
+            raise ConfigError(f"no fixture app {name!r} in {d.parent}; known: {', '.join(known)}")
+        docs: list[Obj] = []
+        for f in sorted(d.glob("*.yaml")):
+            docs += [x for x in yaml.safe_load_all(f.read_text()) if isinstance(x, dict)]
+        return cls(name, docs)
+
+    def copy(self) -> FixtureApp:
+        return FixtureApp(self.name, copy.deepcopy(self.docs))
+
+    def find(self, kind: str, name: str) -> Obj:
+        for d in self.docs:
+            meta = d.get("metadata", {})
+            if d.get("kind") == kind and name in (meta.get("name"), meta.get("generateName")):
+                return d
+        have = [f"{d.get('kind')}/{_ident(d)}" for d in self.docs]
+        raise ConfigError(f"fixture {self.name!r} has no {kind}/{name}; it has {', '.join(have)}")
+
+    def with_hook_outcome(
+        self,
+        job: str,
+        outcome: Literal["succeed", "fail"],
+        *,
+        exit_code: int | None = None,
+        duration: str | None = None,
+    ) -> Self:
+        """Set what KWOK makes the hook Job's pod do, keeping the rest of its template."""
+        tmpl = self.find("Job", job)["spec"]["template"]
+        ann = tmpl.setdefault("metadata", {}).setdefault("annotations", {})
+        for key in (stages.OUTCOME, stages.EXIT_CODE, stages.DURATION):
+            ann.pop(key, None)
+        ann.update(stages.hook_pod_annotations(outcome=outcome, exit_code=exit_code, duration=duration))
+        return self
+
+    def with_data(self, configmap: str, **data: str) -> Self:
+        cm = self.find("ConfigMap", configmap)
+        cm.setdefault("data", {}).update(data)
+        return self
+
+    def with_annotation(self, kind: str, name: str, key: str, value: str | None) -> Self:
+        meta = self.find(kind, name).setdefault("metadata", {})
+        ann = meta.setdefault("annotations", {})
+        if value is None:
+            ann.pop(key, None)
+        else:
+            ann[key] = value
+        return self
+
+    def files(self) -> dict[str, str]:
+        """One file per object, named by kind and name, so git diffs between revisions stay small."""
+        out: dict[str, str] = {}
+        for i, d in enumerate(self.docs):
+            meta = d.get("metadata", {})
+            ident = _ident(d).rstrip("-")
+            out[f"{i:02d}-{d['kind'].lower()}-{ident}.yaml"] = yaml.safe_dump(d, sort_keys=False)
+        return out
+
+
+def _ident(doc: Obj) -> str:
+    meta = doc.get("metadata", {})
+    return str(meta.get("name") or meta.get("generateName") or "obj")

@@ -1,0 +1,180 @@
+"""Start, probe, stop and kill the local processes of an embedded cluster.
+
+Processes are started in their own session so that a cluster brought up by the CLI outlives the
+CLI, and so that one signal to the process group also reaches any children. Each process is
+recorded with its start time: a later `cluster down` from another process only signals a pid whose
+start time still matches, never a recycled pid that now belongs to someone else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from harness._errors import ClusterSetupError
+
+#: A readiness probe returns (ready, what it saw). It must not raise for "not yet".
+Probe = Callable[[], tuple[bool, str]]
+
+
+@dataclass
+class ProcessRecord:
+    """What is needed to find a component's process again, from any later process."""
+
+    name: str
+    pid: int
+    start_ticks: int
+    argv: list[str]
+    log: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def alive(self) -> bool:
+        return _start_ticks(self.pid) == self.start_ticks and not _is_zombie(self.pid)
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name is in parentheses and may contain spaces; fields after it are fixed.
+    return raw[raw.rindex(")") + 2 :].split()
+
+
+def _start_ticks(pid: int) -> int:
+    fields = _stat_fields(pid)
+    return int(fields[19]) if fields else -1
+
+
+def _is_zombie(pid: int) -> bool:
+    fields = _stat_fields(pid)
+    return fields is None or fields[0] in ("Z", "X")
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    try:
+        data = path.read_bytes()[-20000:]
+    except OSError:
+        return "(no log file)"
+    return "\n".join(data.decode(errors="replace").splitlines()[-lines:])
+
+
+def start(
+    name: str,
+    argv: Sequence[str],
+    *,
+    log_dir: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], ProcessRecord]:
+    """Start one component with its own log file; fail at once if the binary cannot be executed."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    with open(log_path, "ab") as log:
+        try:
+            proc = subprocess.Popen(
+                list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=full_env,
+                cwd=cwd,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except OSError as exc:
+            raise ClusterSetupError(name, f"cannot start {argv[0]}: {exc}") from exc
+    record = ProcessRecord(name, proc.pid, _start_ticks(proc.pid), list(argv), str(log_path), dict(env or {}))
+    return proc, record
+
+
+def wait_ready(
+    record: ProcessRecord, probe: Probe, *, timeout: float, proc: subprocess.Popen[bytes] | None = None
+) -> float:
+    """Poll the probe until ready; a dead process or a timeout names the component and quotes its log."""
+    t0 = time.monotonic()
+    delay = 0.02
+    last = "not probed yet"
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise ClusterSetupError(
+                record.name, f"exited with code {proc.returncode} before it was ready", tail(Path(record.log))
+            )
+        if proc is None and not record.alive():
+            raise ClusterSetupError(
+                record.name, "process is gone before it was ready", tail(Path(record.log))
+            )
+        try:
+            ok, last = probe()
+        except Exception as exc:  # noqa: BLE001 - a probe error just means "not yet"
+            ok, last = False, f"{type(exc).__name__}: {exc}"
+        if ok:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > timeout:
+            raise ClusterSetupError(
+                record.name, f"not ready after {timeout:.0f}s (last probe: {last})", tail(Path(record.log))
+            )
+        time.sleep(delay)  # polling interval of a readiness probe, capped below
+        delay = min(delay * 2, 0.25)
+
+
+def terminate(record: ProcessRecord, *, grace: float = 10.0, sig: int = signal.SIGTERM) -> None:
+    """Signal the component's process group and wait; SIGKILL whatever ignores the grace period."""
+    if not record.alive():
+        _reap(record.pid)
+        return
+    _signal_group(record.pid, sig)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        _reap(record.pid)
+        if not record.alive():
+            return
+        time.sleep(0.05)  # waiting for the process to exit after a signal
+    _signal_group(record.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while record.alive() and time.monotonic() < deadline:
+        _reap(record.pid)
+        time.sleep(0.02)  # waiting for the kernel to finish the kill
+    _reap(record.pid)
+
+
+def kill(record: ProcessRecord) -> None:
+    """`kill -9` the component, as a crash would, and make sure it is gone."""
+    terminate(record, grace=0.0, sig=signal.SIGKILL)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def save_records(path: Path, records: Mapping[str, ProcessRecord], extra: Mapping[str, object]) -> None:
+    data = {"components": {k: asdict(r) for k, r in records.items()}, **extra}
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def load_records(path: Path) -> tuple[dict[str, ProcessRecord], dict[str, object]]:
+    data = json.loads(path.read_text())
+    comps = {k: ProcessRecord(**v) for k, v in data.pop("components", {}).items()}
+    return comps, data

@@ -1,0 +1,107 @@
+"""Cluster providers behind one handle, so suites never know which kind of cluster they run on."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubernetes import client
+
+from harness._config import HarnessConfig
+from harness._errors import ConfigError
+from harness._kube import api_client
+
+
+@dataclass
+class ClusterHandle:
+    """What suites and diagnostics need from any provider."""
+
+    provider: str
+    name: str
+    kubeconfig: Path
+    versions: dict[str, str]
+    owned: bool
+    log_files: dict[str, Path] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
+    boot_seconds: float | None = None
+
+    def api_client(self) -> client.ApiClient:
+        return api_client(self.kubeconfig)
+
+
+class Provider:
+    """Brings a cluster up (or finds a running one) and takes it down again when it owns it."""
+
+    def acquire(self, cfg: HarnessConfig) -> ClusterHandle:
+        raise NotImplementedError
+
+    def release(self, handle: ClusterHandle, *, keep: bool) -> None:
+        raise NotImplementedError
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class EmbeddedProvider(Provider):
+    def __init__(self) -> None:
+        from harness._embedded import EmbeddedCluster
+
+        self.cluster: EmbeddedCluster | None = None
+
+    def acquire(self, cfg: HarnessConfig) -> ClusterHandle:
+        from harness._build import ensure_build
+        from harness._embedded import EmbeddedCluster, EmbeddedOptions
+
+        existing = EmbeddedCluster.attach(cfg.cluster_name)
+        owned = True
+        if existing and all(existing.running().values()):
+            _say(f"argocd-chaos: reusing running embedded cluster {cfg.cluster_name!r}")
+            self.cluster, owned = existing, False
+        else:
+            build = ensure_build(cfg.argocd_version, out=_say)
+            self.cluster = EmbeddedCluster(cfg.cluster_name, build)
+            self.cluster.up(EmbeddedOptions(name=cfg.cluster_name), say=_say)
+        c = self.cluster
+        v = c.versions
+        return ClusterHandle(
+            provider="embedded",
+            name=c.name,
+            kubeconfig=c.kubeconfig,
+            versions={
+                "argocd": v.argocd,
+                "kubernetes": v.kubernetes,
+                "kwok": v.kwok,
+                "etcd": v.etcd,
+                "go_toolchain": v.toolchain,
+            },
+            owned=owned,
+            log_files={n: c.log(n) for n in c.records},
+            settings={
+                "controller_args": " ".join(c.options.controller_args) or "(defaults)",
+                **{f"argocd-cm.{k}": val for k, val in c.options.argocd_cm.items()},
+            },
+            boot_seconds=c.timings.get("total"),
+        )
+
+    def release(self, handle: ClusterHandle, *, keep: bool) -> None:
+        if self.cluster is None:
+            return
+        if keep or not handle.owned:
+            _say(
+                f"argocd-chaos: keeping cluster {handle.name!r}; export KUBECONFIG={handle.kubeconfig}; "
+                f"stop it with `argocd-chaos cluster down --name {handle.name}`"
+            )
+            return
+        self.cluster.down()
+        self.cluster = None
+
+
+def provider_for(cfg: HarnessConfig) -> Provider:
+    if cfg.provider == "embedded":
+        return EmbeddedProvider()
+    raise ConfigError(
+        f"the {cfg.provider} provider is not part of this version of argocd-chaos yet; "
+        "run with --cluster embedded (the default)."
+    )

@@ -1,0 +1,129 @@
+"""One app under test: its own git repo, destination namespace and Application, cleaned up after.
+
+Everything is named from the test id and labelled with the run id and test id, so parallel or
+leftover tests never touch each other's objects and a sweep by label finds all of them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from harness._argocd import LABEL_RUN, LABEL_TEST, AppSpec, ArgoCD
+from harness._fixtures import FixtureApp
+from harness._gitrepo import GitRepo
+from harness._observe import AppStatus, OperationState
+from harness._wait import Expectation, Outcome, Timeouts, expect
+
+
+@dataclass
+class SyncRequest:
+    """What was asked, so a wait can tell this operation's result from an earlier one's."""
+
+    revision: str
+    previous_started_at: str
+
+
+class AppUnderTest:
+    def __init__(
+        self, api: client.ApiClient, *, test_id: str, run_id: str, repo_root: Path, timeouts: Timeouts
+    ) -> None:
+        self.api = api
+        self.argocd = ArgoCD(api)
+        self.core = client.CoreV1Api(api)
+        self.batch = client.BatchV1Api(api)
+        self.test_id = test_id
+        self.run_id = run_id
+        self.name = f"chaos-{test_id}"
+        self.namespace = f"chaos-{test_id}"
+        self.labels = {LABEL_RUN: run_id, LABEL_TEST: test_id}
+        self.repo = GitRepo.init(repo_root / self.name)
+        self.timeouts = timeouts
+        self.last_sync: SyncRequest | None = None
+
+    # -- given -----------------------------------------------------------------------------------------
+    def commit(self, app: FixtureApp, message: str) -> str:
+        return self.repo.commit_files(app.files(), message)
+
+    def create(self, **options: Any) -> dict[str, Any]:
+        """Create the destination namespace and the Application (no sync policy unless asked)."""
+        ns = client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace, labels=self.labels))
+        try:
+            self.core.create_namespace(ns)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        spec = AppSpec(
+            name=self.name,
+            repo_url=self.repo.url,
+            dest_namespace=self.namespace,
+            labels=self.labels,
+            **options,
+        )
+        return self.argocd.create(spec)
+
+    # -- when ------------------------------------------------------------------------------------------
+    def sync(self, revision: str | None = None) -> SyncRequest:
+        prev = self.status().operation
+        rev = revision or self.repo.head()
+        self.argocd.sync(self.name, revision=rev)
+        self.last_sync = SyncRequest(rev, prev.started_at if prev else "")
+        return self.last_sync
+
+    # -- then ------------------------------------------------------------------------------------------
+    def app(self) -> dict[str, Any]:
+        return self.argocd.get(self.name)
+
+    def status(self) -> AppStatus:
+        return AppStatus.from_app(self.app())
+
+    def operation_ends(self, phase: str) -> Expectation:
+        """The requested operation finishes in `phase`; finishing in any other phase fails at once."""
+        req = self.last_sync
+
+        def check() -> Outcome:
+            st = self.status()
+            op = st.operation
+            if op is None or (req and op.started_at == req.previous_started_at) or st.operation_requested:
+                return Outcome.pending(f"operation not started or still requested; {st.excerpt()}")
+            if not op.done:
+                return Outcome.pending(st.excerpt())
+            if op.phase != phase:
+                return Outcome.failed(st.excerpt())
+            return Outcome.met(st.excerpt())
+
+        return Expectation(f"operation of {self.name} ends in phase {phase}", check)
+
+    def wait_operation(self, phase: str, timeout: float | None = None) -> OperationState:
+        expect(
+            self.operation_ends(phase),
+            timeout=timeout or self.timeouts.assert_,
+            hint="see the controller log excerpt attached to the test report",
+        )
+        op = self.status().operation
+        assert op is not None
+        return op
+
+    def job(self, name: str) -> client.V1Job | None:
+        try:
+            return self.batch.read_namespaced_job(name, self.namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    # -- cleanup ---------------------------------------------------------------------------------------
+    def cleanup(self) -> None:
+        """Delete the app (its finalizer prunes what it deployed), the namespace and the repo."""
+        self.argocd.delete(self.name)
+        try:
+            self.core.delete_namespace(self.namespace, propagation_policy="Background")
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        shutil.rmtree(self.repo.path, ignore_errors=True)

@@ -1,0 +1,142 @@
+"""The pytest plugin: command-line options, the session cluster and per-test identity.
+
+Registered through the `pytest11` entry point, so any pytest run in an environment where the
+harness is installed gets the options and fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from harness._config import KEEP, PROVIDERS, HarnessConfig, Keep, Provider
+from harness._errors import HarnessError
+from harness._providers import ClusterHandle, provider_for
+from harness._scenario import AppUnderTest
+from harness._signals import install_sigterm_handler
+from harness._wait import Timeouts
+
+phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
+config_key = pytest.StashKey[HarnessConfig]()
+RUN_ID = uuid.uuid4().hex[:6]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("argocd-chaos", "Argo CD chaos harness")
+    g.addoption(
+        "--cluster",
+        choices=PROVIDERS,
+        default=os.environ.get("ARGOCD_CHAOS_CLUSTER", "embedded"),
+        help="cluster provider: embedded (default, no Docker), kind, existing",
+    )
+    g.addoption(
+        "--argocd-version",
+        default=os.environ.get("ARGOCD_CHAOS_ARGOCD_VERSION") or None,
+        help="Argo CD release to test, e.g. v3.6.1 (default: the pinned newest release)",
+    )
+    g.addoption(
+        "--keep-cluster",
+        choices=KEEP,
+        default="never",
+        help="keep the cluster after the session: never (default), on-failure, always",
+    )
+    g.addoption(
+        "--cluster-name",
+        default="argocd-chaos-pytest",
+        help="cluster name; a running cluster of that name is reused and left running",
+    )
+    g.addoption("--context", default=None, help="kubeconfig context (existing provider)")
+    g.addoption("--reports-dir", default="reports", help="where the ledger and reports go")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "claim(id): the claim (C1..C11) a suite test checks")
+    env_timeouts = Timeouts.from_env()
+    cfg = HarnessConfig(
+        provider=cast(Provider, config.getoption("--cluster")),
+        argocd_version=config.getoption("--argocd-version"),
+        keep_cluster=cast(Keep, config.getoption("--keep-cluster")),
+        cluster_name=config.getoption("--cluster-name"),
+        reports_dir=Path(config.getoption("--reports-dir")),
+        context=config.getoption("--context"),
+        timeouts=env_timeouts,
+    )
+    config.stash[config_key] = cfg
+    if threading.current_thread() is threading.main_thread() and not hasattr(config, "workerinput"):
+        install_sigterm_handler()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    rep: pytest.TestReport = yield
+    item.stash.setdefault(phase_report_key, {})[rep.when] = rep
+    return rep
+
+
+@pytest.fixture(scope="session")
+def chaos_config(pytestconfig: pytest.Config) -> HarnessConfig:
+    """The run's one configuration object."""
+    return pytestconfig.stash[config_key]
+
+
+@pytest.fixture(scope="session")
+def chaos_cluster(request: pytest.FixtureRequest, chaos_config: HarnessConfig) -> Iterator[ClusterHandle]:
+    """The cluster for the whole session, torn down per --keep-cluster, also after Ctrl-C."""
+    provider = provider_for(chaos_config)
+    try:
+        handle = provider.acquire(chaos_config)
+    except HarnessError as exc:
+        pytest.fail(f"cluster setup failed: {exc}", pytrace=False)
+    try:
+        yield handle
+    finally:
+        failed = request.session.testsfailed > 0 or bool(getattr(request.session, "shouldstop", False))
+        keep = chaos_config.keep_cluster == "always" or (chaos_config.keep_cluster == "on-failure" and failed)
+        provider.release(handle, keep=keep)
+
+
+@pytest.fixture
+def test_id() -> str:
+    """A short random id that names everything a test creates, so tests never collide."""
+    return uuid.uuid4().hex[:6]
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    return RUN_ID
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Iterator[Path]:
+    """Git repositories of this session's fixture apps; removed when the session ends."""
+    d = Path(tempfile.mkdtemp(prefix=f"argocd-chaos-repos-{RUN_ID}-"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def app_under_test(
+    chaos_cluster: ClusterHandle, chaos_config: HarnessConfig, test_id: str, run_id: str, repo_root: Path
+) -> Iterator[AppUnderTest]:
+    """A fresh app (repo, namespace, Application) for one test, deleted afterwards."""
+    api = chaos_cluster.api_client()
+    app = AppUnderTest(
+        api, test_id=test_id, run_id=run_id, repo_root=repo_root, timeouts=chaos_config.timeouts
+    )
+    try:
+        yield app
+    finally:
+        app.cleanup()
+        api.close()
