@@ -64,7 +64,7 @@ def find_build(argocd_version: str | None = None) -> Build | None:
         return None
     for stamp in sorted(root.glob(f"{want}-*/versions.json")):
         b = Build(stamp.parent, versions.BuildVersions.from_json(stamp.read_text()))
-        if _complete(b):
+        if b.versions.argocd == want and _complete(b):  # `v3.6.1-*` also matches v3.6.1-rc1 builds
             return b
     return None
 
@@ -221,8 +221,8 @@ class _Builder:
         if not commit:
             raise BuildError(
                 f"Argo CD {self.v.argocd} embeds gitops-engine as an untagged nested module; "
-                "its code can only be fetched by the release commit, which the module proxy does not report. Set "
-                "ARGOCD_CHAOS_GITOPS_ENGINE_COMMIT to the tag's commit hash, or use a v3.6+ release."
+                "its code can only be fetched by the release commit, which the module proxy does not "
+                "report. Set ARGOCD_CHAOS_GITOPS_ENGINE_COMMIT to the tag's commit, or use a v3.6+ release."
             )
         return [f"-replace={m.gitops_engine_module}={m.gitops_engine_module}@{commit}"]
 

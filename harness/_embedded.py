@@ -315,7 +315,7 @@ class EmbeddedCluster:
         t0 = time.monotonic()
         api = api_client(self.kubeconfig)
         try:
-            dyn = dynamic_client(api)
+            dyn = dynamic_client(api, self.state_dir / "discovery.json")
             apply(dyn, _seed.namespace(_seed.ARGOCD_NAMESPACE))
             crds = [*_seed.crds_from_install(self.build.install_yaml), _seed.stage_crd(self.build.stage_crd)]
             apply_all(dyn, crds)
@@ -326,7 +326,7 @@ class EmbeddedCluster:
                 ),
                 timeout=self.options.ready_timeout,
             )
-            dyn = dynamic_client(api)  # fresh discovery now that the CRDs serve
+            dyn = dynamic_client(api, self.state_dir / "discovery-crds.json")  # discovery with the new CRDs
             config = _seed.config_from_install(self.build.install_yaml)
             for obj in config:
                 if obj["metadata"]["name"] == "argocd-cm" and self.options.argocd_cm:

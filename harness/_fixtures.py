@@ -88,7 +88,6 @@ class FixtureApp:
         """One file per object, named by kind and name, so git diffs between revisions stay small."""
         out: dict[str, str] = {}
         for i, d in enumerate(self.docs):
-            meta = d.get("metadata", {})
             ident = _ident(d).rstrip("-")
             out[f"{i:02d}-{d['kind'].lower()}-{ident}.yaml"] = yaml.safe_dump(d, sort_keys=False)
         return out

@@ -22,8 +22,13 @@ def api_client(kubeconfig: Path, context: str | None = None) -> client.ApiClient
     return config.new_client_from_config(config_file=str(kubeconfig), context=context)
 
 
-def dynamic_client(api: client.ApiClient) -> dynamic.DynamicClient:
-    return dynamic.DynamicClient(api)
+def dynamic_client(api: client.ApiClient, cache_file: Path) -> dynamic.DynamicClient:
+    """A dynamic client whose discovery cache lives where we say, not in a shared /tmp file.
+
+    The library's default cache file in the system temp dir would outlive the cluster and could
+    be read back by a later cluster that reuses the same port.
+    """
+    return dynamic.DynamicClient(api, cache_file=str(cache_file))
 
 
 def resource(dyn: dynamic.DynamicClient, api_version: str, kind: str) -> Any:

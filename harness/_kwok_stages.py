@@ -21,8 +21,8 @@ pkg/utils/gotpl), which the stage definitions rely on:
   missing value falls back to `durationMilliseconds` (0 when unset); an empty string means no delay.
   The delay counts from when KWOK sees the pod event that matched, and restarts whenever the pod
   changes while the stage is pending.
-* A match is evaluated only when a pod event arrives. Creating a Stage does not re-examine pods
-  that already sit in a state no stage matched; something has to touch those pods.
+* A match is evaluated only when a pod event arrives (or the informer resyncs). Creating a Stage
+  does not re-examine pods already sitting in a state no stage matched; touch them to pick it up.
 * `next.statusTemplate` is a Go text/template with the sprig functions plus KWOK's `Now`, `Quote`,
   `YAML`, `Version`, `NodeConditions`, and per controller `NodeIP`, `NodeName`, `NodePort` (nodes)
   or `NodeIP`, `PodIP`, `NodeIPWith`, `NodeIPsWith`, `PodIPWith`, `PodIPsWith` (pods). The result

@@ -29,7 +29,9 @@ config_key = pytest.StashKey[HarnessConfig]()
 RUN_ID = uuid.uuid4().hex[:6]
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
+    # pytest-kind's fixture plugin owns --keep-cluster as a flag; block it when we load first.
+    pluginmanager.set_blocked("pytest-kind")
     g = parser.getgroup("argocd-chaos", "Argo CD chaos harness")
     g.addoption(
         "--cluster",
@@ -92,11 +94,12 @@ def chaos_config(pytestconfig: pytest.Config) -> HarnessConfig:
 @pytest.fixture(scope="session")
 def chaos_cluster(request: pytest.FixtureRequest, chaos_config: HarnessConfig) -> Iterator[ClusterHandle]:
     """The cluster for the whole session, torn down per --keep-cluster, also after Ctrl-C."""
-    provider = provider_for(chaos_config)
     try:
+        provider = provider_for(chaos_config)
         handle = provider.acquire(chaos_config)
     except HarnessError as exc:
-        pytest.fail(f"cluster setup failed: {exc}", pytrace=False)
+        # `from None`: the report is this one line, not also the HarnessError it repeats.
+        raise pytest.fail.Exception(f"cluster setup failed: {exc}", pytrace=False) from None
     try:
         yield handle
     finally:

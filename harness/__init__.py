@@ -1,0 +1,32 @@
+"""argocd-chaos: find out what the real Argo CD controller does when sync hooks fail.
+
+The stable public API; everything else lives in private modules and may change.
+"""
+
+from harness._argocd import AppSpec as AppSpec
+from harness._argocd import ArgoCD as ArgoCD
+from harness._build import Build as Build
+from harness._build import ensure_build as ensure_build
+from harness._config import HarnessConfig as HarnessConfig
+from harness._embedded import EmbeddedCluster as EmbeddedCluster
+from harness._embedded import EmbeddedOptions as EmbeddedOptions
+from harness._errors import BuildError as BuildError
+from harness._errors import ClusterSetupError as ClusterSetupError
+from harness._errors import ConfigError as ConfigError
+from harness._errors import HarnessError as HarnessError
+from harness._fixtures import FixtureApp as FixtureApp
+from harness._observe import AppStatus as AppStatus
+from harness._observe import OperationState as OperationState
+from harness._observe import ResourceResult as ResourceResult
+from harness._providers import ClusterHandle as ClusterHandle
+from harness._scenario import AppUnderTest as AppUnderTest
+from harness._wait import ConsistencyError as ConsistencyError
+from harness._wait import Expectation as Expectation
+from harness._wait import ExpectationTimeout as ExpectationTimeout
+from harness._wait import Outcome as Outcome
+from harness._wait import TerminalStateError as TerminalStateError
+from harness._wait import Timeouts as Timeouts
+from harness._wait import expect as expect
+from harness._wait import expect_consistently as expect_consistently
+
+__version__ = "0.1.0"

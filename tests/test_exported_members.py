@@ -1,0 +1,14 @@
+import harness
+
+EXPECTED = {
+    "AppSpec", "AppStatus", "AppUnderTest", "ArgoCD", "Build", "BuildError", "ClusterHandle",
+    "ClusterSetupError", "ConfigError", "ConsistencyError", "EmbeddedCluster", "EmbeddedOptions",
+    "Expectation", "ExpectationTimeout", "FixtureApp", "HarnessConfig", "HarnessError", "OperationState",
+    "Outcome", "ResourceResult", "TerminalStateError", "Timeouts", "ensure_build", "expect",
+    "expect_consistently",
+}
+
+
+def test_public_api_is_pinned() -> None:
+    public = {n for n in dir(harness) if not n.startswith("_")}
+    assert public == EXPECTED

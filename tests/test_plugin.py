@@ -1,0 +1,148 @@
+"""The pytest plugin, exercised through inner pytest runs (pytester)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+# The inner runs have no pyproject of ours, so they do what our addopts do: pytest-kind's fixture
+# plugin owns a --keep-cluster flag of its own and is kept out.
+BASE_ARGS = ("-p", "no:pytest-kind", "-p", "no:cacheprovider")
+
+
+@pytest.fixture(autouse=True)
+def _no_env_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("ARGOCD_CHAOS_CLUSTER", "ARGOCD_CHAOS_ARGOCD_VERSION"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(*BASE_ARGS, *args)
+
+
+def test_help_lists_the_options(pytester: pytest.Pytester) -> None:
+    result = run(pytester, "--help")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "Argo CD chaos harness:",
+            "*--cluster={embedded,kind,existing}*",
+            "*cluster provider: embedded (default, no Docker), kind,*",
+            "*--argocd-version=ARGOCD_VERSION*",
+            "*--keep-cluster={never,on-failure,always}*",
+            "*--cluster-name=CLUSTER_NAME*",
+            "*--context=CONTEXT*",
+            "*--reports-dir=REPORTS_DIR*",
+        ]
+    )
+
+
+@pytest.mark.parametrize(("option", "value"), [("--cluster", "docker"), ("--keep-cluster", "sometimes")])
+def test_unknown_choice_is_a_usage_error(pytester: pytest.Pytester, option: str, value: str) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = run(pytester, option, value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*argument {option}: invalid choice: '{value}'*"])
+    result.stdout.no_fnmatch_line("*test_nothing*PASSED*")
+
+
+CONFIG_TEST = """
+def test_config(chaos_config):
+    import json, os
+    with open(os.environ["CHAOS_OUT"], "w") as f:
+        json.dump(
+            {
+                "provider": chaos_config.provider,
+                "argocd_version": chaos_config.argocd_version,
+                "keep_cluster": chaos_config.keep_cluster,
+                "cluster_name": chaos_config.cluster_name,
+                "reports_dir": str(chaos_config.reports_dir),
+                "context": chaos_config.context,
+            },
+            f,
+        )
+"""
+
+
+def _config_seen(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str) -> dict[str, str]:
+    out = pytester.path / "seen.json"
+    monkeypatch.setenv("CHAOS_OUT", str(out))
+    pytester.makepyfile(CONFIG_TEST)
+    run(pytester, *args).assert_outcomes(passed=1)
+    seen: dict[str, str] = json.loads(out.read_text())
+    return seen
+
+
+@pytest.mark.parametrize("keep", ["never", "on-failure", "always"])
+def test_chaos_config_sees_the_options(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, keep: str
+) -> None:
+    seen = _config_seen(
+        pytester,
+        monkeypatch,
+        "--cluster=existing",
+        "--argocd-version=v3.5.7",
+        f"--keep-cluster={keep}",
+        "--cluster-name=mine",
+        "--context=kind-x",
+        "--reports-dir=out/reports",
+    )
+    assert seen == {
+        "provider": "existing",
+        "argocd_version": "v3.5.7",
+        "keep_cluster": keep,
+        "cluster_name": "mine",
+        "reports_dir": "out/reports",
+        "context": "kind-x",
+    }
+
+
+def test_chaos_config_defaults(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _config_seen(pytester, monkeypatch) == {
+        "provider": "embedded",
+        "argocd_version": None,
+        "keep_cluster": "never",
+        "cluster_name": "argocd-chaos-pytest",
+        "reports_dir": "reports",
+        "context": None,
+    }
+
+
+def test_chaos_config_defaults_from_the_environment(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARGOCD_CHAOS_CLUSTER", "kind")
+    monkeypatch.setenv("ARGOCD_CHAOS_ARGOCD_VERSION", "v3.6.0")
+    seen = _config_seen(pytester, monkeypatch)
+    assert (seen["provider"], seen["argocd_version"]) == ("kind", "v3.6.0")
+    # The command line still wins over the environment.
+    assert _config_seen(pytester, monkeypatch, "--cluster=embedded")["provider"] == "embedded"
+
+
+def test_chaos_cluster_with_an_unavailable_provider_is_one_clear_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def test_one(chaos_cluster):
+            pass
+
+        def test_two(chaos_cluster):
+            pass
+        """
+    )
+    result = run(pytester, "--cluster", "kind")
+
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at setup of test_one*",
+            "cluster setup failed: the kind provider is not part of this version of argocd-chaos yet; "
+            "run with --cluster embedded (the default).",
+        ]
+    )
+    text = result.stdout.str()
+    assert "Traceback" not in text
+    assert "During handling of the above exception" not in text
+    assert "provider_for(" not in text  # no source lines of the harness in the report
