@@ -8,6 +8,7 @@ second build a no-op.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -25,6 +26,9 @@ from harness._paths import cache_root
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "argocd", "kwok")
 ARGOCD_ALIASES = ("argocd-application-controller", "argocd-repo-server")
+#: Helper scripts the Argo CD image puts on PATH; the repo-server execs them (v3.6 always runs the
+#: commit-signature wrapper, even with GPG disabled), so they are taken from the same module.
+ARGOCD_SCRIPTS = ("git-verify-wrapper.sh", "gpg-wrapper.sh")
 
 Printer = Callable[[str], None]
 
@@ -70,7 +74,7 @@ def find_build(argocd_version: str | None = None) -> Build | None:
 
 
 def _complete(b: Build) -> bool:
-    names = (*BINARIES, *ARGOCD_ALIASES)
+    names = (*BINARIES, *ARGOCD_ALIASES, *ARGOCD_SCRIPTS)
     return all(b.binary(n).exists() for n in names) and b.install_yaml.is_file() and b.stage_crd.is_file()
 
 
@@ -227,8 +231,6 @@ class _Builder:
         return [f"-replace={m.gitops_engine_module}={m.gitops_engine_module}@{commit}"]
 
     def _probe_gomod(self, module: str, version: str) -> str:
-        import json
-
         info = json.loads(versions._go_probe(["mod", "download", "-json", f"{module}@{version}"]) or "{}")
         path = str(info.get("GoMod", ""))
         if not path or not Path(path).is_file():
@@ -268,13 +270,14 @@ class _Builder:
 
     # -- upstream data files ---------------------------------------------------------------------------
     def _copy_manifests(self, argo: Path, cp: Path) -> None:
-        argo_dir = self._go(["list", "-m", "-f", "{{.Dir}}", versions.ARGOCD_MODULE], argo).strip()
-        shutil.copyfile(
-            Path(argo_dir) / "manifests" / "install.yaml", self.root / "manifests" / "install.yaml"
-        )
+        """Take install.yaml, the Stage CRD and the image's helper scripts from the same modules."""
+        argo_dir = Path(self._go(["list", "-m", "-f", "{{.Dir}}", versions.ARGOCD_MODULE], argo).strip())
+        shutil.copyfile(argo_dir / "manifests" / "install.yaml", self.root / "manifests" / "install.yaml")
+        for script in ARGOCD_SCRIPTS:
+            dst = self.root / "bin" / script
+            shutil.copyfile(argo_dir / "hack" / script, dst)
+            dst.chmod(0o755)
         kwok_info = versions._go_probe(["mod", "download", "-json", f"{versions.KWOK_MODULE}@{self.v.kwok}"])
-        import json
-
         kwok_dir = Path(json.loads(kwok_info)["Dir"])
         crd = kwok_dir / "kustomize" / "crd" / "bases" / "kwok.x-k8s.io_stages.yaml"
         shutil.copyfile(crd, self.root / "manifests" / "kwok-stage-crd.yaml")

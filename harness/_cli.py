@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--api-port", type=int, default=None, help="fixed kube-apiserver port (default: any free)"
     )
+    up.add_argument(
+        "--keep-on-failure", action="store_true", help="keep state and logs of a cluster that fails to boot"
+    )
     for action in ("down", "status"):
         a = csub.add_parser(action)
         a.add_argument("--name", default="argocd-chaos")
@@ -94,7 +97,9 @@ def _cluster(args: argparse.Namespace) -> int:
 
         build = ensure_build(args.argocd_version, out=_say)
         cluster = EmbeddedCluster(name, build)
-        cluster.up(EmbeddedOptions(name=name, api_port=args.api_port), say=_say)
+        cluster.up(
+            EmbeddedOptions(name=name, api_port=args.api_port, keep_on_failure=args.keep_on_failure), say=_say
+        )
         print(f"kubeconfig: {cluster.kubeconfig}")
         print(f"export KUBECONFIG={cluster.kubeconfig}")
         return 0

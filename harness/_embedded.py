@@ -75,6 +75,8 @@ class EmbeddedOptions:
     #: Extra `argocd-cm` data, e.g. {"timeout.reconciliation": "10s"}.
     argocd_cm: dict[str, str] = field(default_factory=dict)
     ready_timeout: float = 60.0
+    #: Stop the processes but keep state and logs when `up` fails (for debugging a boot).
+    keep_on_failure: bool = False
 
 
 class EmbeddedCluster:
@@ -154,8 +156,12 @@ class EmbeddedCluster:
             self._start_nodes_and_redis(out)
             self._start_argocd(out)
             self._wait_reconciling(out)
-        except BaseException:
-            self.down()
+        except BaseException as exc:
+            if self.options.keep_on_failure and not isinstance(exc, KeyboardInterrupt):
+                self._stop_processes()
+                out(f"kept the failed cluster's state and logs for inspection: {self.state_dir}")
+            else:
+                self.down()
             raise
         self.timings["total"] = time.monotonic() - t0
         self._save()
@@ -164,6 +170,10 @@ class EmbeddedCluster:
 
     def down(self) -> None:
         """Stop every process (reverse start order) and remove the state directory."""
+        self._stop_processes()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _stop_processes(self) -> None:
         for name in reversed(COMPONENTS):
             rec = self.records.get(name)
             if rec:
@@ -174,7 +184,6 @@ class EmbeddedCluster:
             p.wait(timeout=5)
         self._popen.clear()
         self.records.clear()
-        shutil.rmtree(self.state_dir, ignore_errors=True)
 
     # -- chaos controls --------------------------------------------------------------------------------
     def stop(self, component: str) -> None:
@@ -435,6 +444,7 @@ class EmbeddedCluster:
                 "--redis",
                 f"127.0.0.1:{p['redis']}",
                 "--disable-tls",
+                "--client-ca-path=",
                 "--logformat",
                 "json",
             ],
