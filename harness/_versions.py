@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness._errors import BuildError, ConfigError
+from harness._paths import cache_root
 
 ARGOCD_MODULE = "github.com/argoproj/argo-cd/v3"
 K8S_MODULE = "k8s.io/kubernetes"
@@ -164,7 +165,7 @@ def served_versions(module: str) -> list[str]:
 
 def _go_probe(args: list[str]) -> str:
     """Run a read-only `go` query from a throwaway module so no project go.mod is consulted."""
-    probe = Path(os.environ.get("TMPDIR", "/tmp")) / f"argocd-chaos-probe-{os.getuid()}"
+    probe = cache_root() / "probe"
     probe.mkdir(parents=True, exist_ok=True)
     gomod = probe / "go.mod"
     if not gomod.exists():

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness import _process
-from harness._build import ARGOCD_ALIASES, BINARIES, Build
+from harness._build import ARGOCD_ALIASES, ARGOCD_SCRIPTS, BINARIES, Build
 from harness._versions import BuildVersions
 
 
@@ -60,7 +60,7 @@ def fake_build(chaos_dirs: ChaosDirs) -> FakeBuild:
         root = chaos_dirs.cache / f"{v.argocd}-{v.kubernetes}"
         (root / "bin").mkdir(parents=True)
         (root / "manifests").mkdir()
-        for name in BINARIES:
+        for name in (*BINARIES, *ARGOCD_SCRIPTS):
             if name not in skip:
                 path = root / "bin" / name
                 path.write_bytes(b"")
