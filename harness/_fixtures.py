@@ -16,6 +16,7 @@ import yaml
 
 from harness import _kwok_stages as stages
 from harness._errors import ConfigError
+from harness._observe import REVISION_ANNOTATION
 
 FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fixtures"
 HOOK = "argocd.argoproj.io/hook"
@@ -83,6 +84,22 @@ class FixtureApp:
         else:
             ann[key] = value
         return self
+
+    def at_revision(self, n: int) -> FixtureApp:
+        """A copy whose non-hook objects say which fixture revision they come from."""
+        out = self.copy()
+        for d in out.docs:
+            meta = d.setdefault("metadata", {})
+            ann = meta.setdefault("annotations", {})
+            if HOOK in ann:
+                continue
+            ann[REVISION_ANNOTATION] = str(n)
+            if d.get("kind") == "ConfigMap" and "revision" in d.get("data", {}):
+                d["data"]["revision"] = str(n)
+            if d.get("kind") in ("Deployment", "Job") and "template" in d.get("spec", {}):
+                tmpl_meta = d["spec"]["template"].setdefault("metadata", {})
+                tmpl_meta.setdefault("annotations", {})[REVISION_ANNOTATION] = str(n)
+        return out
 
     def files(self) -> dict[str, str]:
         """One file per object, named by kind and name, so git diffs between revisions stay small."""

@@ -102,3 +102,64 @@ class AppStatus:
     def excerpt(self) -> str:
         op = self.operation.excerpt() if self.operation else "no operationState"
         return f"sync={self.sync} health={self.health} operation: {op}"
+
+
+#: Annotation every non-hook fixture object carries: the fixture revision its content comes from.
+REVISION_ANNOTATION = "argocd-chaos.io/fixture-revision"
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """One object in the destination namespace, as the cluster has it now."""
+
+    kind: str
+    name: str
+    uid: str
+    created: str
+    revision: str
+    deleting: bool = False
+    status: str = ""
+
+    @classmethod
+    def from_k8s(cls, kind: str, obj: Any) -> LiveObject:
+        meta = obj.metadata
+        ann = meta.annotations or {}
+        return cls(
+            kind=kind,
+            name=meta.name,
+            uid=meta.uid,
+            created=meta.creation_timestamp.isoformat() if meta.creation_timestamp else "",
+            revision=ann.get(REVISION_ANNOTATION, ""),
+            deleting=meta.deletion_timestamp is not None,
+            status=_job_status(obj) if kind == "Job" else "",
+        )
+
+
+def _job_status(job: Any) -> str:
+    st = job.status
+    if st is None:
+        return ""
+    conds = {c.type for c in st.conditions or [] if c.status == "True"}
+    # The Job controller sets SuccessCriteriaMet/FailureTarget first and Complete/Failed once the
+    # pods are gone; report the final word when there is one.
+    for kind in ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"):
+        if kind in conds:
+            return kind
+    return f"active={st.active or 0} succeeded={st.succeeded or 0} failed={st.failed or 0}"
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What the destination namespace holds, by kind and name."""
+
+    objects: tuple[LiveObject, ...]
+
+    def get(self, kind: str, name: str) -> LiveObject | None:
+        return next((o for o in self.objects if o.kind == kind and o.name == name), None)
+
+    def revisions(self, kind: str | None = None) -> dict[str, str]:
+        """`kind/name -> fixture revision` of every live object (hooks have none)."""
+        return {f"{o.kind}/{o.name}": o.revision for o in self.objects if kind is None or o.kind == kind}
+
+    def named(self, kind: str, prefix: str = "") -> list[LiveObject]:
+        return [o for o in self.objects if o.kind == kind and o.name.startswith(prefix)]

@@ -1,24 +1,33 @@
 """One app under test: its own git repo, destination namespace and Application, cleaned up after.
 
 Everything is named from the test id and labelled with the run id and test id, so parallel or
-leftover tests never touch each other's objects and a sweep by label finds all of them.
+leftover tests never touch each other's objects and a sweep by label finds all of them. Each
+action is an Allure step, so the report reads as the scenario did.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import allure
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from harness import _evidence
 from harness._argocd import LABEL_RUN, LABEL_TEST, AppSpec, ArgoCD
 from harness._fixtures import FixtureApp
 from harness._gitrepo import GitRepo
-from harness._observe import AppStatus, OperationState
+from harness._observe import AppStatus, LiveState, OperationState
 from harness._wait import Expectation, Outcome, Timeouts, expect
+
+#: Components whose log lines about this app go into evidence and diagnostics.
+LOGGED_COMPONENTS = ("argocd-application-controller", "argocd-repo-server")
 
 
 @dataclass
@@ -31,7 +40,14 @@ class SyncRequest:
 
 class AppUnderTest:
     def __init__(
-        self, api: client.ApiClient, *, test_id: str, run_id: str, repo_root: Path, timeouts: Timeouts
+        self,
+        api: client.ApiClient,
+        *,
+        test_id: str,
+        run_id: str,
+        repo_root: Path,
+        timeouts: Timeouts,
+        log_files: Mapping[str, Path] | None = None,
     ) -> None:
         self.api = api
         self.argocd = ArgoCD(api)
@@ -45,35 +61,49 @@ class AppUnderTest:
         self.repo = GitRepo.init(repo_root / self.name)
         self.timeouts = timeouts
         self.last_sync: SyncRequest | None = None
+        self.revisions: dict[int, str] = {}
+        #: Seconds spent waiting on the controller, reported per scenario.
+        self.wait_seconds = 0.0
+        self._logs = {c: p for c, p in (log_files or {}).items() if c in LOGGED_COMPONENTS}
+        self._log_offsets = {c: _evidence.log_offset(p) for c, p in self._logs.items()}
 
     # -- given -----------------------------------------------------------------------------------------
     def commit(self, app: FixtureApp, message: str) -> str:
-        return self.repo.commit_files(app.files(), message)
+        with allure.step(f"commit {message!r}"):
+            return self.repo.commit_files(app.files(), message)
+
+    def commit_revision(self, n: int, app: FixtureApp) -> str:
+        """Commit fixture revision `n`, every non-hook object stamped with it to tell later what is live."""
+        sha = self.commit(app.at_revision(n), f"revision {n}")
+        self.revisions[n] = sha
+        return sha
 
     def create(self, **options: Any) -> dict[str, Any]:
         """Create the destination namespace and the Application (no sync policy unless asked)."""
-        ns = client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace, labels=self.labels))
-        try:
-            self.core.create_namespace(ns)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-        spec = AppSpec(
-            name=self.name,
-            repo_url=self.repo.url,
-            dest_namespace=self.namespace,
-            labels=self.labels,
-            **options,
-        )
-        return self.argocd.create(spec)
+        with allure.step(f"create Application {self.name} {options or ''}"):
+            ns = client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace, labels=self.labels))
+            try:
+                self.core.create_namespace(ns)
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+            spec = AppSpec(
+                name=self.name,
+                repo_url=self.repo.url,
+                dest_namespace=self.namespace,
+                labels=self.labels,
+                **options,
+            )
+            return self.argocd.create(spec)
 
     # -- when ------------------------------------------------------------------------------------------
     def sync(self, revision: str | None = None) -> SyncRequest:
-        prev = self.status().operation
         rev = revision or self.repo.head()
-        self.argocd.sync(self.name, revision=rev)
-        self.last_sync = SyncRequest(rev, prev.started_at if prev else "")
-        return self.last_sync
+        with allure.step(f"sync to {rev[:10]}"):
+            prev = self.status().operation
+            self.argocd.sync(self.name, revision=rev)
+            self.last_sync = SyncRequest(rev, prev.started_at if prev else "")
+            return self.last_sync
 
     # -- then ------------------------------------------------------------------------------------------
     def app(self) -> dict[str, Any]:
@@ -81,6 +111,19 @@ class AppUnderTest:
 
     def status(self) -> AppStatus:
         return AppStatus.from_app(self.app())
+
+    def live(self) -> LiveState:
+        return _evidence.live_state(self.api, self.namespace)
+
+    def events(self) -> list[str]:
+        return _evidence.events(self.api, self.namespace)
+
+    def log_excerpts(self) -> dict[str, list[str]]:
+        """Lines about this app that each Argo CD component logged since the test began."""
+        return {
+            c: _evidence.log_lines(p, needles=(self.name,), since_offset=self._log_offsets.get(c, 0))
+            for c, p in self._logs.items()
+        }
 
     def operation_ends(self, phase: str) -> Expectation:
         """The requested operation finishes in `phase`; finishing in any other phase fails at once."""
@@ -100,14 +143,35 @@ class AppUnderTest:
         return Expectation(f"operation of {self.name} ends in phase {phase}", check)
 
     def wait_operation(self, phase: str, timeout: float | None = None) -> OperationState:
-        expect(
-            self.operation_ends(phase),
-            timeout=timeout or self.timeouts.assert_,
-            hint="see the controller log excerpt attached to the test report",
-        )
-        op = self.status().operation
-        assert op is not None
-        return op
+        with allure.step(f"wait for the operation to end in {phase}"), self._timed():
+            expect(
+                self.operation_ends(phase),
+                timeout=timeout or self.timeouts.assert_,
+                hint="see the controller log excerpt attached to the test report",
+            )
+            op = self.status().operation
+            assert op is not None
+            return op
+
+    def wait_healthy(self, timeout: float | None = None) -> AppStatus:
+        def check() -> Outcome:
+            st = self.status()
+            return Outcome.simple(st.sync == "Synced" and st.health == "Healthy", st.excerpt())
+
+        with allure.step("wait for Synced and Healthy"), self._timed():
+            expect(
+                Expectation(f"{self.name} is Synced and Healthy", check),
+                timeout=timeout or self.timeouts.assert_,
+            )
+            return self.status()
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[None]:
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self.wait_seconds += time.monotonic() - t0
 
     def job(self, name: str) -> client.V1Job | None:
         try:

@@ -6,6 +6,7 @@ harness is installed gets the options and fixtures.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import shutil
 import tempfile
@@ -17,8 +18,18 @@ from typing import cast
 
 import pytest
 
+from harness import __version__, _diagnostics
+from harness._claims_plugin import (
+    ClaimContext,
+    claim_ids,
+    environment_key,
+    ledger_key,
+    record_outcome,
+    write_environment,
+)
 from harness._config import KEEP, PROVIDERS, HarnessConfig, Keep, Provider
 from harness._errors import HarnessError
+from harness._ledger import Ledger
 from harness._providers import ClusterHandle, provider_for
 from harness._scenario import AppUnderTest
 from harness._signals import install_sigterm_handler
@@ -72,6 +83,8 @@ def pytest_configure(config: pytest.Config) -> None:
         timeouts=env_timeouts,
     )
     config.stash[config_key] = cfg
+    config.stash[ledger_key] = Ledger()
+    config.stash[environment_key] = {"harness": __version__, "provider": cfg.provider}
     if threading.current_thread() is threading.main_thread() and not hasattr(config, "workerinput"):
         install_sigterm_handler()
 
@@ -82,7 +95,34 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     rep: pytest.TestReport = yield
     item.stash.setdefault(phase_report_key, {})[rep.when] = rep
+    record_outcome(item, rep)
     return rep
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write the ledger whenever claim tests were collected, and the Allure environment."""
+    config = session.config
+    if config_key not in config.stash:
+        return
+    cfg = config.stash[config_key]
+    env = config.stash[environment_key]
+    if any(claim_ids(i) for i in session.items):
+        json_path, md_path = config.stash[ledger_key].write(cfg.reports_dir, env.get("argocd", "unknown"))
+        tr = config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            tr.write_line(f"argocd-chaos: claims ledger written to {json_path} and {md_path}")
+    alluredir = config.getoption("allure_report_dir", None)
+    if alluredir:
+        write_environment(Path(alluredir), env)
+
+
+@pytest.fixture
+def claim(request: pytest.FixtureRequest) -> ClaimContext:
+    """Record checks and evidence for the claim named by the test's `claim` marker."""
+    ids = claim_ids(request.node)
+    if len(ids) != 1:
+        raise pytest.UsageError(f"{request.node.nodeid}: the `claim` fixture needs exactly one claim marker")
+    return ClaimContext(ids[0], request.node.nodeid, request.config.stash[ledger_key].recorder)
 
 
 @pytest.fixture(scope="session")
@@ -100,6 +140,13 @@ def chaos_cluster(request: pytest.FixtureRequest, chaos_config: HarnessConfig) -
     except HarnessError as exc:
         # `from None`: the report is this one line, not also the HarnessError it repeats.
         raise pytest.fail.Exception(f"cluster setup failed: {exc}", pytrace=False) from None
+    env = request.config.stash[environment_key]
+    env.update({f"version.{k}": v for k, v in handle.versions.items()})
+    env["argocd"] = handle.versions.get("argocd", "unknown")
+    env.update({f"setting.{k}": v for k, v in handle.settings.items()})
+    if handle.boot_seconds is not None:
+        env["cluster.boot_seconds"] = f"{handle.boot_seconds:.1f}"
+    env["python.kubernetes"] = _dist_version("kubernetes")
     try:
         yield handle
     finally:
@@ -131,15 +178,40 @@ def repo_root() -> Iterator[Path]:
 
 @pytest.fixture
 def app_under_test(
-    chaos_cluster: ClusterHandle, chaos_config: HarnessConfig, test_id: str, run_id: str, repo_root: Path
+    request: pytest.FixtureRequest,
+    chaos_cluster: ClusterHandle,
+    chaos_config: HarnessConfig,
+    test_id: str,
+    run_id: str,
+    repo_root: Path,
 ) -> Iterator[AppUnderTest]:
-    """A fresh app (repo, namespace, Application) for one test, deleted afterwards."""
+    """A fresh app (repo, namespace, Application) for one test; diagnostics on failure, then deleted."""
     api = chaos_cluster.api_client()
     app = AppUnderTest(
-        api, test_id=test_id, run_id=run_id, repo_root=repo_root, timeouts=chaos_config.timeouts
+        api,
+        test_id=test_id,
+        run_id=run_id,
+        repo_root=repo_root,
+        timeouts=chaos_config.timeouts,
+        log_files=chaos_cluster.log_files,
     )
     try:
         yield app
     finally:
+        for cid in claim_ids(request.node):
+            recorder = request.config.stash[ledger_key].recorder
+            recorder.evidence(
+                cid, "controller_wait_seconds", round(app.wait_seconds, 1), test=request.node.nodeid
+            )
+        reports = request.node.stash.get(phase_report_key, {})
+        if any(r.failed for r in reports.values()):
+            _diagnostics.attach(request.node, _diagnostics.collect(app))
         app.cleanup()
         api.close()
+
+
+def _dist_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
