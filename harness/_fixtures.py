@@ -50,7 +50,8 @@ class FixtureApp:
     def find(self, kind: str, name: str) -> Obj:
         for d in self.docs:
             meta = d.get("metadata", {})
-            if d.get("kind") == kind and name in (meta.get("name"), meta.get("generateName")):
+            generate = str(meta.get("generateName", ""))
+            if d.get("kind") == kind and name in (meta.get("name"), generate, generate.rstrip("-")):
                 return d
         have = [f"{d.get('kind')}/{_ident(d)}" for d in self.docs]
         raise ConfigError(f"fixture {self.name!r} has no {kind}/{name}; it has {', '.join(have)}")
@@ -65,10 +66,22 @@ class FixtureApp:
     ) -> Self:
         """Set what KWOK makes the hook Job's pod do, keeping the rest of its template."""
         tmpl = self.find("Job", job)["spec"]["template"]
+        # Validate before touching the template: a rejected edit must not strip the old outcome.
+        new = stages.hook_pod_annotations(outcome=outcome, exit_code=exit_code, duration=duration)
+        ann = tmpl.setdefault("metadata", {}).setdefault("annotations", {})
+        for key in (stages.OUTCOME, stages.EXIT_CODE, stages.DURATION, stages.SWITCH):
+            ann.pop(key, None)
+        ann.update(new)
+        return self
+
+    def with_hook_switch(self, job: str, switch: str) -> Self:
+        """Let an outcome switch decide how the hook Job's pods end, at run time."""
+        new = stages.hook_pod_annotations(outcome=None, switch=switch)  # validate before changing anything
+        tmpl = self.find("Job", job)["spec"]["template"]
         ann = tmpl.setdefault("metadata", {}).setdefault("annotations", {})
         for key in (stages.OUTCOME, stages.EXIT_CODE, stages.DURATION):
             ann.pop(key, None)
-        ann.update(stages.hook_pod_annotations(outcome=outcome, exit_code=exit_code, duration=duration))
+        ann.update(new)
         return self
 
     def with_data(self, configmap: str, **data: str) -> Self:

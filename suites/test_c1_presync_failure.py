@@ -16,17 +16,18 @@ def test_failing_presync_hook_keeps_revision_1_running(
     app = app_under_test
     fixture = FixtureApp.load("presync-hook")
     deploy_revision_1(app, fixture)
-    hook_before = app.live().get("Job", "pre-migrate")
+    runs_before = app.live().named("Job", "pre-migrate-")
 
     app.commit_revision(2, fixture.copy().with_hook_outcome("pre-migrate", "fail", exit_code=3))
     app.sync()
     op = app.wait_operation("Failed")
 
     live = revisions(app)
-    hook = app.live().get("Job", "pre-migrate")
+    runs_after = app.live().named("Job", "pre-migrate-")
     claim.evidence("operation", {"phase": op.phase, "message": op.message, "resources": op.resources})
     claim.evidence("live_revisions", live)
-    claim.evidence("hook_object_after", hook)
+    claim.evidence("hook_jobs_before", runs_before)
+    claim.evidence("hook_jobs_after", runs_after)
     applied_in_sync_phase = [f"{r.kind}/{r.name}" for r in op.resources if r.sync_phase == "Sync"]
 
     assert claim.check("the operation ends Failed", claimed="Failed", observed=op.phase)
@@ -44,12 +45,13 @@ def test_failing_presync_hook_keeps_revision_1_running(
         observed=live,
     )
     assert app.status().health == "Healthy"
-    # What is left of the hook: the failed run's Job, a new object replacing revision 1's run.
     assert op.message == "one or more synchronization tasks completed unsuccessfully"
-    assert [(h.name, h.hook_phase) for h in op.hooks("PreSync")] == [("pre-migrate", "Failed")]
-    assert hook is not None
-    assert hook_before is not None
-    assert hook.uid != hook_before.uid
-    job = app.job("pre-migrate")
-    assert job is not None
-    assert job.status.failed == 1
+    hooks = op.hooks("PreSync")
+    assert [h.hook_phase for h in hooks] == ["Failed"]
+    # What is left of the hook: the failed run's Job next to revision 1's successful one
+    # (generateName makes each run a new object; nothing deletes the earlier run).
+    assert len(runs_before) == 1
+    assert sorted(j.status for j in runs_after) == ["Complete", "Failed"]
+    assert {j.uid for j in runs_before} < {j.uid for j in runs_after}
+    failed_run = next(j for j in runs_after if j.status == "Failed")
+    assert failed_run.name == hooks[0].name

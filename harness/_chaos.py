@@ -1,0 +1,95 @@
+"""Chaos controls a scenario uses while the app and its Git revision stay the same.
+
+An outcome switch decides, at run time, how hook pods that carry its annotation end: on the
+embedded cluster it is a KWOK Stage object the harness replaces through the API. A drift injector
+changes a managed object the way a person with kubectl would, and remembers when.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import allure
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from harness import _kwok_stages as stages
+from harness._kube import FIELD_MANAGER
+
+
+class OutcomeSwitch:
+    """`switch.set(exit_code=1)` now, `switch.set(exit_code=0)` later: same app, new outcome.
+
+    Pods pick up the switch when they start running, so a flip affects the next hook run, never
+    one already running. The kind provider implements the same switch with a ConfigMap the hook
+    container reads at start.
+    """
+
+    def __init__(self, api: client.ApiClient, name: str) -> None:
+        stages.hook_pod_annotations(outcome=None, switch=name)  # validates the name eagerly
+        self.api = api
+        self.name = name
+        self.co = client.CustomObjectsApi(api)
+        self.history: list[tuple[float, int, str | None]] = []
+
+    @property
+    def pod_annotations(self) -> dict[str, str]:
+        return stages.hook_pod_annotations(outcome=None, switch=self.name)
+
+    def set(self, *, exit_code: int, duration: str | None = None) -> None:
+        with allure.step(f"switch {self.name}: exit code {exit_code}, duration {duration or '0s'}"):
+            for stage in stages.switch_stages(self.name, exit_code=exit_code, duration=duration):
+                self.co.patch_cluster_custom_object(
+                    stages.STAGE_GROUP,
+                    stages.STAGE_VERSION,
+                    stages.STAGE_PLURAL,
+                    stage["metadata"]["name"],
+                    stage,
+                    field_manager=FIELD_MANAGER,
+                    force=True,
+                    _content_type="application/apply-patch+yaml",
+                )
+            self.history.append((time.time(), exit_code, duration))
+
+    def remove(self) -> None:
+        try:
+            self.co.delete_cluster_custom_object(
+                stages.STAGE_GROUP,
+                stages.STAGE_VERSION,
+                stages.STAGE_PLURAL,
+                stages.switch_stage_name(self.name),
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+
+@dataclass
+class DriftInjector:
+    """Changes a field of a managed object through the API and records each change."""
+
+    api: client.ApiClient
+    namespace: str
+    injections: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
+
+    def patch(self, kind: str, name: str, patch: dict[str, Any]) -> float:
+        """Merge-patch the live object, as `kubectl patch --type merge` would; returns when (epoch s)."""
+        with allure.step(f"drift: patch {kind}/{name} {patch}"):
+            at = time.time()
+            _merge_patch(self.api, kind, self.namespace, name, patch)
+            self.injections.append((at, f"{kind}/{name}", patch))
+            return at
+
+    def set_data(self, configmap: str, **data: str) -> float:
+        return self.patch("ConfigMap", configmap, {"data": data})
+
+
+def _merge_patch(api: client.ApiClient, kind: str, namespace: str, name: str, body: dict[str, Any]) -> None:
+    if kind == "ConfigMap":
+        client.CoreV1Api(api).patch_namespaced_config_map(name, namespace, body, field_manager="kubectl-edit")
+    elif kind == "Deployment":
+        client.AppsV1Api(api).patch_namespaced_deployment(name, namespace, body, field_manager="kubectl-edit")
+    else:
+        raise ValueError(f"drift on {kind} is not supported yet; supported: ConfigMap, Deployment")
