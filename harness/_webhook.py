@@ -196,7 +196,7 @@ class _Server:
     """The HTTPS half of the webhook: answers AdmissionReviews with ``mutate``'s patch, no Kubernetes API.
 
     Kept apart from :class:`MutatingWebhook` so that the serving, TLS and patch encoding can be tested
-    (and restarted) without a cluster.
+    without a cluster. One instance serves once: start() after stop() is an error, make a new one.
     """
 
     def __init__(self, mutate: Mutate, tls: _TLSFiles, *, name: str = "webhook") -> None:
