@@ -125,14 +125,20 @@ class AppUnderTest:
             for c, p in self._logs.items()
         }
 
-    def operation_ends(self, phase: str) -> Expectation:
-        """The requested operation finishes in `phase`; finishing in any other phase fails at once."""
-        req = self.last_sync
+    def operation_ends(self, phase: str, *, after: str | None = None) -> Expectation:
+        """The next operation finishes in `phase`; finishing in any other phase fails at once.
+
+        "Next" means started after the operation whose `startedAt` is `after`, or else after the
+        last sync this scenario requested: an older result must never satisfy the wait.
+        """
+        previous = (
+            after if after is not None else (self.last_sync.previous_started_at if self.last_sync else "")
+        )
 
         def check() -> Outcome:
             st = self.status()
             op = st.operation
-            if op is None or (req and op.started_at == req.previous_started_at) or st.operation_requested:
+            if op is None or (previous and op.started_at == previous) or st.operation_requested:
                 return Outcome.pending(f"operation not started or still requested; {st.excerpt()}")
             if not op.done:
                 return Outcome.pending(st.excerpt())
@@ -142,10 +148,16 @@ class AppUnderTest:
 
         return Expectation(f"operation of {self.name} ends in phase {phase}", check)
 
-    def wait_operation(self, phase: str, timeout: float | None = None) -> OperationState:
+    def current_started_at(self) -> str:
+        op = self.status().operation
+        return op.started_at if op else ""
+
+    def wait_operation(
+        self, phase: str, timeout: float | None = None, *, after: str | None = None
+    ) -> OperationState:
         with allure.step(f"wait for the operation to end in {phase}"), self._timed():
             expect(
-                self.operation_ends(phase),
+                self.operation_ends(phase, after=after),
                 timeout=timeout or self.timeouts.assert_,
                 hint="see the controller log excerpt attached to the test report",
             )

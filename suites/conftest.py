@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from harness import AppUnderTest, FixtureApp
+import time
+
+from harness import AppUnderTest, Expectation, FixtureApp, Outcome
+from harness._timeline import Timeline
 
 
 def deploy_revision_1(app: AppUnderTest, fixture: FixtureApp) -> None:
@@ -17,3 +20,27 @@ def deploy_revision_1(app: AppUnderTest, fixture: FixtureApp) -> None:
 def revisions(app: AppUnderTest) -> dict[str, str]:
     """`kind/name -> fixture revision` of the app's own objects (hooks and pods left out)."""
     return {k: v for k, v in app.live().revisions().items() if v and not k.startswith("Pod/")}
+
+
+def nothing_new_happens(app: AppUnderTest, timeline: Timeline, *, refresh_every: float = 10.0) -> Expectation:
+    """No new operation and no new hook run after now, while the app is refreshed periodically.
+
+    The periodic refresh makes the controller reconcile (and consider an automated sync) during
+    the window without waiting for the default resync period.
+    """
+    since = time.time()
+    ops_before = len(timeline.operations())
+    last_refresh = [0.0]
+
+    def check() -> Outcome:
+        now = time.time()
+        if now - last_refresh[0] >= refresh_every:
+            app.argocd.refresh(app.name)
+            last_refresh[0] = now
+        new_ops = len(timeline.operations()) - ops_before
+        new_runs = [j.name for j in timeline.job_runs(since=since)]
+        op = app.status().operation
+        msg = f"new operations={new_ops} new hook runs={new_runs} last phase={op.phase if op else '-'}"
+        return Outcome.simple(new_ops == 0 and not new_runs, msg)
+
+    return Expectation(f"nothing new happens to {app.name}", check)
