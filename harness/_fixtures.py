@@ -84,6 +84,19 @@ class FixtureApp:
         ann.update(new)
         return self
 
+    def with_generate_name(self, kind: str, name: str) -> Self:
+        """Give the object a generated name (`<name>-` prefix) instead of its fixed one."""
+        meta = self.find(kind, name)["metadata"]
+        meta.pop("name", None)
+        meta["generateName"] = f"{name.rstrip('-')}-"
+        return self
+
+    def with_container_command(self, job: str, command: list[str]) -> Self:
+        """Change the hook's pod template, which Kubernetes treats as immutable on a Job."""
+        containers = self.find("Job", job)["spec"]["template"]["spec"]["containers"]
+        containers[0]["command"] = list(command)
+        return self
+
     def with_data(self, configmap: str, **data: str) -> Self:
         cm = self.find("ConfigMap", configmap)
         cm.setdefault("data", {}).update(data)
