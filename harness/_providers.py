@@ -25,6 +25,8 @@ class ClusterHandle:
     log_files: dict[str, Path] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
     boot_seconds: float | None = None
+    #: Where the Argo CD binary of this cluster is, when the harness built it (embedded only).
+    bin_dir: Path | None = None
 
     def api_client(self) -> client.ApiClient:
         return api_client(self.kubeconfig)
@@ -83,6 +85,7 @@ class EmbeddedProvider(Provider):
                 **{f"argocd-cm.{k}": val for k, val in c.options.argocd_cm.items()},
             },
             boot_seconds=c.timings.get("total"),
+            bin_dir=c.build.bin,
         )
 
     def release(self, handle: ClusterHandle, *, keep: bool) -> None:

@@ -44,3 +44,9 @@ def nothing_new_happens(app: AppUnderTest, timeline: Timeline, *, refresh_every:
         return Outcome.simple(new_ops == 0 and not new_runs, msg)
 
     return Expectation(f"nothing new happens to {app.name}", check)
+
+
+def deploy_self_healing(app: AppUnderTest, fixture: FixtureApp, **options: object) -> None:
+    """Given: the app with automated sync and self-heal, after its first automated sync ended."""
+    app.commit_revision(1, fixture)
+    app.create(automated=True, self_heal=True, **options)

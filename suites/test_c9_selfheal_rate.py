@@ -1,0 +1,54 @@
+"""C9: how far apart are consecutive self-heal syncs? Run on the controller's defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import AppUnderTest, ClusterHandle, FixtureApp
+from harness._chaos import DriftInjector
+from harness._claims_plugin import ClaimContext
+from harness._controller_flags import flag_defaults
+from harness._timeline import Timeline, gaps
+from suites.conftest import deploy_self_healing
+
+DRIFTS = 4
+#: Enough for four heals with a backoff that grows 2 s, 6 s, 18 s, 54 s (the v3 defaults).
+HEAL_TIMEOUT = 120
+
+
+@pytest.mark.claim("C9")
+def test_gaps_between_consecutive_self_heal_syncs(
+    app_under_test: AppUnderTest, claim: ClaimContext, chaos_cluster: ClusterHandle
+) -> None:
+    app = app_under_test
+    drift = DriftInjector(app.api, app.namespace)
+    delays: list[float] = []
+    with Timeline(app.api, app.name, app.namespace) as timeline:
+        deploy_self_healing(app, FixtureApp.load("selfheal"))
+        previous = app.wait_operation("Succeeded", after="").started_at
+        for i in range(DRIFTS):
+            # Drift again as soon as the previous heal is done: the fastest a loop can go.
+            drifted_at = drift.set_data("app-config", setting=f"drift-{i}")
+            previous = app.wait_operation("Succeeded", after=previous, timeout=HEAL_TIMEOUT).started_at
+            heal = timeline.operations()[-1]
+            delays.append(round(heal.first_seen - drifted_at, 2))
+    heals = timeline.operations()[1:]
+    heal_gaps = gaps([h.first_seen for h in heals])
+    flags = flag_defaults(chaos_cluster.bin_dir, "self-heal") if chaos_cluster.bin_dir else {}
+
+    claim.evidence("drift_to_heal_delay_s", delays)
+    claim.evidence("gaps_between_heals_s", heal_gaps)
+    claim.evidence("controller_self_heal_flags", flags)
+    claim.evidence("timeline", timeline.summary())
+    assert len(heals) == DRIFTS
+    assert (
+        claim.check(
+            "consecutive self-heal syncs are 5 s apart",
+            claimed=[5.0] * (DRIFTS - 1),
+            observed=[round(g) * 1.0 for g in heal_gaps],
+        )
+        is False
+    )
+    # The measured behaviour: the wait grows with every consecutive heal (an exponential backoff).
+    assert all(later > earlier for earlier, later in zip(delays[1:], delays[2:], strict=False))
+    assert delays[-1] > 5.0
