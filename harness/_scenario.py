@@ -81,12 +81,7 @@ class AppUnderTest:
     def create(self, **options: Any) -> dict[str, Any]:
         """Create the destination namespace and the Application (no sync policy unless asked)."""
         with allure.step(f"create Application {self.name} {options or ''}"):
-            ns = client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace, labels=self.labels))
-            try:
-                self.core.create_namespace(ns)
-            except ApiException as exc:
-                if exc.status != 409:
-                    raise
+            self.ensure_namespace()
             spec = AppSpec(
                 name=self.name,
                 repo_url=self.repo.url,
@@ -95,6 +90,15 @@ class AppUnderTest:
                 **options,
             )
             return self.argocd.create(spec)
+
+    def ensure_namespace(self) -> None:
+        """The destination namespace, labelled with the test's identity (created once)."""
+        ns = client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace, labels=self.labels))
+        try:
+            self.core.create_namespace(ns)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
 
     # -- when ------------------------------------------------------------------------------------------
     def sync(self, revision: str | None = None) -> SyncRequest:
