@@ -7,6 +7,9 @@ from harness._argocd import AppSpec as AppSpec
 from harness._argocd import ArgoCD as ArgoCD
 from harness._build import Build as Build
 from harness._build import ensure_build as ensure_build
+from harness._chaos import DriftInjector as DriftInjector
+from harness._chaos import OutcomeSwitch as OutcomeSwitch
+from harness._claims_plugin import ClaimContext as ClaimContext
 from harness._config import HarnessConfig as HarnessConfig
 from harness._embedded import EmbeddedCluster as EmbeddedCluster
 from harness._embedded import EmbeddedOptions as EmbeddedOptions
@@ -20,6 +23,7 @@ from harness._observe import OperationState as OperationState
 from harness._observe import ResourceResult as ResourceResult
 from harness._providers import ClusterHandle as ClusterHandle
 from harness._scenario import AppUnderTest as AppUnderTest
+from harness._timeline import Timeline as Timeline
 from harness._wait import ConsistencyError as ConsistencyError
 from harness._wait import Expectation as Expectation
 from harness._wait import ExpectationTimeout as ExpectationTimeout
@@ -28,5 +32,6 @@ from harness._wait import TerminalStateError as TerminalStateError
 from harness._wait import Timeouts as Timeouts
 from harness._wait import expect as expect
 from harness._wait import expect_consistently as expect_consistently
+from harness._webhook import MutatingWebhook as MutatingWebhook
 
 __version__ = "0.1.0"

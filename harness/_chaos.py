@@ -7,6 +7,7 @@ changes a managed object the way a person with kubectl would, and remembers when
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,12 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from harness import _kwok_stages as stages
+from harness._errors import HarnessError
 from harness._kube import FIELD_MANAGER
+
+
+class ChaosError(HarnessError):
+    """A chaos control could not do what the scenario asked."""
 
 
 class OutcomeSwitch:
@@ -78,7 +84,13 @@ class DriftInjector:
         """Merge-patch the live object, as `kubectl patch --type merge` would; returns when (epoch s)."""
         with allure.step(f"drift: patch {kind}/{name} {patch}"):
             at = time.time()
-            _merge_patch(self.api, kind, self.namespace, name, patch)
+            try:
+                _merge_patch(self.api, kind, self.namespace, name, patch)
+            except ApiException as exc:
+                raise ChaosError(
+                    f"drift on {kind}/{name} in namespace {self.namespace!r} failed "
+                    f"(HTTP {exc.status}: {_reason(exc)}); drift changes an object the app already deployed."
+                ) from None
             self.injections.append((at, f"{kind}/{name}", patch))
             return at
 
@@ -92,4 +104,11 @@ def _merge_patch(api: client.ApiClient, kind: str, namespace: str, name: str, bo
     elif kind == "Deployment":
         client.AppsV1Api(api).patch_namespaced_deployment(name, namespace, body, field_manager="kubectl-edit")
     else:
-        raise ValueError(f"drift on {kind} is not supported yet; supported: ConfigMap, Deployment")
+        raise ChaosError(f"drift on {kind} is not supported; supported kinds: ConfigMap, Deployment")
+
+
+def _reason(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason)

@@ -12,13 +12,14 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import cast
 
 import pytest
 
 from harness import __version__, _diagnostics
+from harness._chaos import DriftInjector, OutcomeSwitch
 from harness._claims_plugin import (
     ClaimContext,
     claim_ids,
@@ -106,7 +107,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     cfg = config.stash[config_key]
     env = config.stash[environment_key]
-    if any(claim_ids(i) for i in session.items):
+    if not config.option.collectonly and any(claim_ids(i) for i in session.items):
         json_path, md_path = config.stash[ledger_key].write(cfg.reports_dir, env.get("argocd", "unknown"))
         tr = config.pluginmanager.get_plugin("terminalreporter")
         if tr is not None:
@@ -215,3 +216,28 @@ def _dist_version(name: str) -> str:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         return "not installed"
+
+
+@pytest.fixture
+def outcome_switch(chaos_cluster: ClusterHandle, test_id: str) -> Iterator[Callable[[str], OutcomeSwitch]]:
+    """Make outcome switches for this test; every one is removed at teardown, pass or fail."""
+    api = chaos_cluster.api_client()
+    made: list[OutcomeSwitch] = []
+
+    def make(name: str) -> OutcomeSwitch:
+        sw = OutcomeSwitch(api, f"{name}-{test_id}")
+        made.append(sw)
+        return sw
+
+    try:
+        yield make
+    finally:
+        for sw in made:
+            sw.remove()
+        api.close()
+
+
+@pytest.fixture
+def drift(app_under_test: AppUnderTest) -> DriftInjector:
+    """Edit the app's live objects by hand, as a person with kubectl would."""
+    return DriftInjector(app_under_test.api, app_under_test.namespace)

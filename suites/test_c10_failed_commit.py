@@ -15,10 +15,9 @@ QUIET_WINDOW = 40.0
 
 @pytest.mark.claim("C10")
 def test_drift_after_a_failed_sync_is_not_healed_until_a_new_commit(
-    app_under_test: AppUnderTest, claim: ClaimContext
+    app_under_test: AppUnderTest, claim: ClaimContext, drift: DriftInjector
 ) -> None:
     app = app_under_test
-    drift = DriftInjector(app.api, app.namespace)
     failing = FixtureApp.load("selfheal").with_hook_outcome("post-hook", "fail")
     with Timeline(app.api, app.name, app.namespace) as timeline:
         # retry limit 0: one attempt only, so the failed commit is settled before the drift.

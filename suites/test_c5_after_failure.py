@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from harness import AppUnderTest, FixtureApp, expect, expect_consistently
+from harness import AppUnderTest, Expectation, FixtureApp, Outcome, expect, expect_consistently
 from harness._chaos import OutcomeSwitch
 from harness._claims_plugin import ClaimContext
 from harness._timeline import Timeline, gaps
@@ -108,20 +110,19 @@ def test_explicit_retry_limit_and_backoff(app_under_test: AppUnderTest, claim: C
 
 
 @pytest.mark.claim("C5")
-def test_transient_failure_recovers_on_retry(app_under_test: AppUnderTest, claim: ClaimContext) -> None:
+def test_transient_failure_recovers_on_retry(
+    app_under_test: AppUnderTest, claim: ClaimContext, outcome_switch: Callable[[str], OutcomeSwitch]
+) -> None:
     """The hook fails on its first run and succeeds afterwards: same app, same commit."""
     app = app_under_test
-    switch = OutcomeSwitch(app.api, f"transient-{app.test_id}")
+    switch = outcome_switch("transient")
     switch.set(exit_code=1)
-    try:
-        app.commit_revision(1, FixtureApp.load("presync-hook").with_hook_switch("pre-migrate", switch.name))
-        with Timeline(app.api, app.name, app.namespace) as timeline:
-            app.create(automated=True)
-            expect(_first_attempt_failed(timeline), timeout=app.timeouts.assert_)
-            switch.set(exit_code=0)
-            op = app.wait_operation("Succeeded")
-    finally:
-        switch.remove()
+    app.commit_revision(1, FixtureApp.load("presync-hook").with_hook_switch("pre-migrate", switch.name))
+    with Timeline(app.api, app.name, app.namespace) as timeline:
+        app.create(automated=True)
+        expect(_first_attempt_failed(timeline), timeout=app.timeouts.assert_)
+        switch.set(exit_code=0)
+        op = app.wait_operation("Succeeded")
     attempts = timeline.job_runs()
     claim.evidence("attempts", len(attempts))
     claim.evidence("attempt_gaps_s", gaps([a.first_seen for a in attempts]))
@@ -131,9 +132,7 @@ def test_transient_failure_recovers_on_retry(app_under_test: AppUnderTest, claim
     assert len(attempts) == 2
 
 
-def _first_attempt_failed(timeline: Timeline):  # type: ignore[no-untyped-def]
-    from harness import Expectation, Outcome
-
+def _first_attempt_failed(timeline: Timeline) -> Expectation:
     def check() -> Outcome:
         marks = timeline.retries()
         return Outcome.simple(bool(marks), f"retry marks: {marks}")

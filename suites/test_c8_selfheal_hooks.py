@@ -12,9 +12,10 @@ from suites.conftest import deploy_self_healing
 
 
 @pytest.mark.claim("C8")
-def test_self_heal_sync_after_drift(app_under_test: AppUnderTest, claim: ClaimContext) -> None:
+def test_self_heal_sync_after_drift(
+    app_under_test: AppUnderTest, claim: ClaimContext, drift: DriftInjector
+) -> None:
     app = app_under_test
-    drift = DriftInjector(app.api, app.namespace)
     with Timeline(app.api, app.name, app.namespace) as timeline:
         deploy_self_healing(app, FixtureApp.load("selfheal"))
         first = app.wait_operation("Succeeded", after="")

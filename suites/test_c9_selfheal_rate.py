@@ -18,10 +18,9 @@ HEAL_TIMEOUT = 120
 
 @pytest.mark.claim("C9")
 def test_gaps_between_consecutive_self_heal_syncs(
-    app_under_test: AppUnderTest, claim: ClaimContext, chaos_cluster: ClusterHandle
+    app_under_test: AppUnderTest, claim: ClaimContext, drift: DriftInjector, chaos_cluster: ClusterHandle
 ) -> None:
     app = app_under_test
-    drift = DriftInjector(app.api, app.namespace)
     delays: list[float] = []
     with Timeline(app.api, app.name, app.namespace) as timeline:
         deploy_self_healing(app, FixtureApp.load("selfheal"))

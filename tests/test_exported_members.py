@@ -3,6 +3,11 @@ import types
 import harness
 
 EXPECTED = {
+    "ClaimContext",
+    "DriftInjector",
+    "MutatingWebhook",
+    "OutcomeSwitch",
+    "Timeline",
     "AppSpec",
     "AppStatus",
     "AppUnderTest",
