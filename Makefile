@@ -64,17 +64,29 @@ test: venv deps lint build
 	$(BIN)/pytest tests suites --cluster embedded $(ARGOCD_FLAG) $(PYTEST_ARGS)
 
 .PHONY: chaos
-chaos: venv deps $(if $(filter embedded,$(CLUSTER)),build,)
+chaos: venv deps allure-cli $(if $(filter embedded,$(CLUSTER)),build,)
 	mkdir -p $(REPORTS)
 	$(BIN)/pytest suites --cluster $(CLUSTER) $(ARGOCD_FLAG) --keep-cluster $(KEEP_CLUSTER) \
 	  --reports-dir $(REPORTS) --alluredir $(REPORTS)/allure-results --clean-alluredir \
 	  --junitxml $(REPORTS)/junit.xml $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/argocd-chaos claims --reports $(REPORTS) || true; \
-	if command -v npx >/dev/null && npx --no-install allure --version >/dev/null 2>&1; then \
-	  npx --no-install allure generate $(REPORTS)/allure-results -o $(REPORTS)/allure-report --clean >/dev/null \
+	if [ -x $(ALLURE) ]; then \
+	  $(ALLURE) generate $(REPORTS)/allure-results -o $(REPORTS)/allure-report >/dev/null \
 	  && echo "HTML report: $(REPORTS)/allure-report/index.html"; \
-	else echo "Allure results in $(REPORTS)/allure-results (install the npm package 'allure' for HTML)"; fi; \
+	else echo "Allure results in $(REPORTS)/allure-results (no Node.js/npm here, so no HTML report)"; fi; \
 	exit $${status:-0}
+
+# The Allure 3 report generator, from the npm registry into a project-local folder; skipped
+# (results only) where npm is missing.
+ALLURE_VERSION ?= 3.18.0
+ALLURE := .tools/node_modules/.bin/allure
+.PHONY: allure-cli
+allure-cli:
+	@if [ ! -x $(ALLURE) ] && command -v npm >/dev/null; then \
+	  echo "installing the Allure report generator (npm allure@$(ALLURE_VERSION)) into .tools/"; \
+	  mkdir -p .tools && npm install --prefix .tools --no-audit --no-fund --silent allure@$(ALLURE_VERSION) \
+	  || echo "warning: could not install allure from npm; the report stays as raw results" >&2; \
+	fi
 
 .PHONY: clean
 clean:
