@@ -47,16 +47,25 @@ class OutcomeSwitch:
     def set(self, *, exit_code: int, duration: str | None = None) -> None:
         with allure.step(f"switch {self.name}: exit code {exit_code}, duration {duration or '0s'}"):
             for stage in stages.switch_stages(self.name, exit_code=exit_code, duration=duration):
-                self.co.patch_cluster_custom_object(
-                    stages.STAGE_GROUP,
-                    stages.STAGE_VERSION,
-                    stages.STAGE_PLURAL,
-                    stage["metadata"]["name"],
-                    stage,
-                    field_manager=FIELD_MANAGER,
-                    force=True,
-                    _content_type="application/apply-patch+yaml",
-                )
+                try:
+                    self.co.patch_cluster_custom_object(
+                        stages.STAGE_GROUP,
+                        stages.STAGE_VERSION,
+                        stages.STAGE_PLURAL,
+                        stage["metadata"]["name"],
+                        stage,
+                        field_manager=FIELD_MANAGER,
+                        force=True,
+                        _content_type="application/apply-patch+yaml",
+                    )
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                    raise ChaosError(
+                        f"outcome switch {self.name!r} could not be set (HTTP {exc.status}: {_reason(exc)}): "
+                        f"the cluster has no Stage CRD ({stages.STAGE_PLURAL}.{stages.STAGE_GROUP}); "
+                        "outcome switches are KWOK Stages and need the embedded cluster."
+                    ) from None
             self.history.append((time.time(), exit_code, duration))
 
     def remove(self) -> None:
