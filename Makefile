@@ -35,7 +35,8 @@ venv: $(BIN)/argocd-chaos
 
 .PHONY: deps
 deps:
-	@missing=""; for b in redis-server git; do command -v $$b >/dev/null || missing="$$missing $$b"; done; \
+	@missing=""; for b in $(if $(filter embedded,$(CLUSTER)),redis-server,) git; do \
+	  command -v $$b >/dev/null || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing from Debian packages"; \
@@ -50,8 +51,19 @@ deps:
 build: venv deps
 	$(BIN)/argocd-chaos build $(ARGOCD_FLAG)
 
+.PHONY: lint-workflows
+lint-workflows:
+	@command -v shellcheck >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing shellcheck from Debian packages"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null; \
+	  else \
+	    echo "warning: shellcheck not installed, run: blocks are not shell-checked; run: sudo apt-get install -y shellcheck" >&2; \
+	  fi; }
+	tools/actionlint.sh
+
 .PHONY: lint
-lint: venv
+lint: venv lint-workflows
 	$(BIN)/ruff check harness tests suites
 	$(BIN)/mypy
 
