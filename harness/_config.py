@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,6 +25,17 @@ class HarnessConfig:
     reports_dir: Path = Path("reports")
     context: str | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+    #: A pre-installed kind binary (kind provider); None means `kind` on PATH.
+    kind_path: Path | None = None
+    #: A local Argo CD install.yaml (kind provider, air-gapped runners); None means the release's.
+    argocd_manifest: Path | None = None
+    #: Let the existing provider change Argo CD settings that every user of that Argo CD shares.
+    allow_global_config: bool = False
+    #: Labels everything the run creates; the existing provider sweeps by it.
+    run_id: str = ""
+    #: Controller flags and argocd-cm keys the run needs (applied the same way on every provider).
+    controller_args: tuple[str, ...] = ()
+    argocd_cm: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from kubernetes import client
 
 from harness._config import HarnessConfig
 from harness._errors import ConfigError
 from harness._kube import api_client
+
+
+class RepoPublisher(Protocol):
+    """Turns fixture revisions into what a real cluster runs and serves them to its repo-server."""
+
+    def real_manifests(self, docs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+    def repo_url(self, local_path: Path) -> str: ...
+
+    def push_repo(self, local_path: Path) -> str: ...
 
 
 @dataclass
@@ -27,6 +39,9 @@ class ClusterHandle:
     boot_seconds: float | None = None
     #: Where the Argo CD binary of this cluster is, when the harness built it (embedded only).
     bin_dir: Path | None = None
+    #: How fixture repos reach a cluster with real kubelets (kind, existing); None means the
+    #: repo-server reads the local repos by file:// and KWOK plays the hook annotations out.
+    repos: RepoPublisher | None = None
 
     def api_client(self) -> client.ApiClient:
         return api_client(self.kubeconfig)
@@ -104,6 +119,15 @@ class EmbeddedProvider(Provider):
 def provider_for(cfg: HarnessConfig) -> Provider:
     if cfg.provider == "embedded":
         return EmbeddedProvider()
+    # Imported here: both modules build on this one (Provider, ClusterHandle).
+    if cfg.provider == "kind":
+        from harness._kind import KindProvider
+
+        return KindProvider()
+    if cfg.provider == "existing":
+        from harness._existing import ExistingProvider
+
+        return ExistingProvider()
     raise ConfigError(
         f"the {cfg.provider} provider is not part of this version of argocd-chaos yet; "
         "run with --cluster embedded (the default)."

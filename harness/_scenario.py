@@ -24,6 +24,7 @@ from harness._argocd import LABEL_RUN, LABEL_TEST, AppSpec, ArgoCD
 from harness._fixtures import FixtureApp
 from harness._gitrepo import GitRepo
 from harness._observe import AppStatus, LiveState, OperationState
+from harness._providers import RepoPublisher
 from harness._wait import Expectation, Outcome, Timeouts, expect
 
 #: Components whose log lines about this app go into evidence and diagnostics.
@@ -48,6 +49,7 @@ class AppUnderTest:
         repo_root: Path,
         timeouts: Timeouts,
         log_files: Mapping[str, Path] | None = None,
+        repos: RepoPublisher | None = None,
     ) -> None:
         self.api = api
         self.argocd = ArgoCD(api)
@@ -59,6 +61,7 @@ class AppUnderTest:
         self.namespace = f"chaos-{test_id}"
         self.labels = {LABEL_RUN: run_id, LABEL_TEST: test_id}
         self.repo = GitRepo.init(repo_root / self.name)
+        self.repos = repos
         self.timeouts = timeouts
         self.last_sync: SyncRequest | None = None
         self.revisions: dict[int, str] = {}
@@ -69,8 +72,18 @@ class AppUnderTest:
 
     # -- given -----------------------------------------------------------------------------------------
     def commit(self, app: FixtureApp, message: str) -> str:
+        """Commit a fixture revision; on a real cluster its hooks become real commands and it is pushed."""
         with allure.step(f"commit {message!r}"):
-            return self.repo.commit_files(app.files(), message)
+            if self.repos is None:
+                return self.repo.commit_files(app.files(), message)
+            real = FixtureApp(app.name, self.repos.real_manifests(app.docs))
+            sha = self.repo.commit_files(real.files(), message)
+            self.repos.push_repo(self.repo.path)
+            return sha
+
+    @property
+    def repo_url(self) -> str:
+        return self.repos.repo_url(self.repo.path) if self.repos else self.repo.url
 
     def commit_revision(self, n: int, app: FixtureApp) -> str:
         """Commit fixture revision `n`, every non-hook object stamped with it to tell later what is live."""
@@ -84,7 +97,7 @@ class AppUnderTest:
             self.ensure_namespace()
             spec = AppSpec(
                 name=self.name,
-                repo_url=self.repo.url,
+                repo_url=self.repo_url,
                 dest_namespace=self.namespace,
                 labels=self.labels,
                 **options,

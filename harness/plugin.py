@@ -68,6 +68,18 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="cluster name; a running cluster of that name is reused and left running",
     )
     g.addoption("--context", default=None, help="kubeconfig context (existing provider)")
+    g.addoption("--kind-path", default=None, help="a pre-installed kind binary (default: kind on PATH)")
+    g.addoption(
+        "--argocd-manifest",
+        default=None,
+        help="a local Argo CD install.yaml to install on kind (air-gapped runners)",
+    )
+    g.addoption(
+        "--allow-global-config",
+        action="store_true",
+        default=False,
+        help="let the existing provider change Argo CD settings every user of that Argo CD shares",
+    )
     g.addoption("--reports-dir", default="reports", help="where the ledger and reports go")
 
 
@@ -82,12 +94,21 @@ def pytest_configure(config: pytest.Config) -> None:
         reports_dir=Path(config.getoption("--reports-dir")),
         context=config.getoption("--context"),
         timeouts=env_timeouts,
+        kind_path=_path_option(config, "--kind-path"),
+        argocd_manifest=_path_option(config, "--argocd-manifest"),
+        allow_global_config=bool(config.getoption("--allow-global-config")),
+        run_id=RUN_ID,
     )
     config.stash[config_key] = cfg
     config.stash[ledger_key] = Ledger()
     config.stash[environment_key] = {"harness": __version__, "provider": cfg.provider}
     if threading.current_thread() is threading.main_thread() and not hasattr(config, "workerinput"):
         install_sigterm_handler()
+
+
+def _path_option(config: pytest.Config, name: str) -> Path | None:
+    value = config.getoption(name)
+    return Path(value) if value else None
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -153,6 +174,9 @@ def chaos_cluster(request: pytest.FixtureRequest, chaos_config: HarnessConfig) -
     finally:
         failed = request.session.testsfailed > 0 or bool(getattr(request.session, "shouldstop", False))
         keep = chaos_config.keep_cluster == "always" or (chaos_config.keep_cluster == "on-failure" and failed)
+        export_logs = getattr(provider, "export_logs", None)  # kind: `kind export logs` into the reports
+        if failed and export_logs is not None:
+            export_logs(chaos_config.reports_dir / "kind-logs")
         provider.release(handle, keep=keep)
 
 
@@ -195,6 +219,7 @@ def app_under_test(
         repo_root=repo_root,
         timeouts=chaos_config.timeouts,
         log_files=chaos_cluster.log_files,
+        repos=chaos_cluster.repos,
     )
     try:
         yield app

@@ -132,14 +132,13 @@ def test_chaos_cluster_with_an_unavailable_provider_is_one_clear_error(pytester:
             pass
         """
     )
-    result = run(pytester, "--cluster", "kind")
+    result = run(pytester, "--cluster", "existing")
 
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(
         [
             "*ERROR at setup of test_one*",
-            "cluster setup failed: the kind provider is not part of this version of argocd-chaos yet; "
-            "run with --cluster embedded (the default).",
+            "cluster setup failed: --cluster existing needs --context NAME*",
         ]
     )
     text = result.stdout.str()
