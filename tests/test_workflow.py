@@ -21,7 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "nightly.yml"
 
 KIND_VERSIONS = ["v3.6.1", "v3.5.7"]
-KIND_BINARY_VERSION = "v0.31.0"
+from harness._kind import KIND_VERSION
+
+KIND_BINARY_VERSION = KIND_VERSION  # the workflow builds the kind the provider pins
 REPORT_PATHS = {"reports/allure-results", "reports/junit.xml", "reports/claims.json", "reports/claims.md"}
 # Actions pinned by major tag, and only these.
 ALLOWED_ACTIONS = {
