@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness._kind import KIND_VERSION
 from harness._paths import cache_root
 from harness._versions import DEFAULT_ARGOCD_VERSION, NEWER_TOOLCHAIN
 
@@ -21,8 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "nightly.yml"
 
 KIND_VERSIONS = ["v3.6.1", "v3.5.7"]
-from harness._kind import KIND_VERSION
-
 KIND_BINARY_VERSION = KIND_VERSION  # the workflow builds the kind the provider pins
 REPORT_PATHS = {"reports/allure-results", "reports/junit.xml", "reports/claims.json", "reports/claims.md"}
 # Actions pinned by major tag, and only these.
