@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 
 from harness import _kwok_stages as stages
 from harness._errors import HarnessError
+from harness._hook_commands import switch_configmap, switch_configmap_name
 from harness._kube import FIELD_MANAGER
 
 
@@ -33,11 +34,17 @@ class OutcomeSwitch:
     container reads at start.
     """
 
-    def __init__(self, api: client.ApiClient, name: str) -> None:
+    def __init__(self, api: client.ApiClient, name: str, *, real_pods_namespace: str | None = None) -> None:
+        """Set up a switch; `real_pods_namespace` is for clusters with real kubelets.
+
+        There the switch is a ConfigMap in the hook pods' namespace, read by their command at start,
+        instead of a KWOK Stage.
+        """
         stages.hook_pod_annotations(outcome=None, switch=name)  # validates the name eagerly
         self.api = api
         self.name = name
         self.co = client.CustomObjectsApi(api)
+        self.real_pods_namespace = real_pods_namespace
         self.history: list[tuple[float, int, str | None]] = []
 
     @property
@@ -45,6 +52,9 @@ class OutcomeSwitch:
         return stages.hook_pod_annotations(outcome=None, switch=self.name)
 
     def set(self, *, exit_code: int, duration: str | None = None) -> None:
+        if self.real_pods_namespace is not None:
+            self._set_configmap(exit_code, duration)
+            return
         with allure.step(f"switch {self.name}: exit code {exit_code}, duration {duration or '0s'}"):
             for stage in stages.switch_stages(self.name, exit_code=exit_code, duration=duration):
                 try:
@@ -68,7 +78,32 @@ class OutcomeSwitch:
                     ) from None
             self.history.append((time.time(), exit_code, duration))
 
+    def _set_configmap(self, exit_code: int, duration: str | None) -> None:
+        assert self.real_pods_namespace is not None
+        cm = switch_configmap(self.name, self.real_pods_namespace, exit_code=exit_code, duration=duration)
+        with allure.step(
+            f"switch {self.name} (ConfigMap): exit code {exit_code}, duration {duration or '0s'}"
+        ):
+            client.CoreV1Api(self.api).patch_namespaced_config_map(
+                cm["metadata"]["name"],
+                self.real_pods_namespace,
+                cm,
+                field_manager=FIELD_MANAGER,
+                force=True,
+                _content_type="application/apply-patch+yaml",
+            )
+            self.history.append((time.time(), exit_code, duration))
+
     def remove(self) -> None:
+        if self.real_pods_namespace is not None:
+            try:
+                client.CoreV1Api(self.api).delete_namespaced_config_map(
+                    switch_configmap_name(self.name), self.real_pods_namespace
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+            return
         try:
             self.co.delete_cluster_custom_object(
                 stages.STAGE_GROUP,

@@ -244,13 +244,24 @@ def _dist_version(name: str) -> str:
 
 
 @pytest.fixture
-def outcome_switch(chaos_cluster: ClusterHandle, test_id: str) -> Iterator[Callable[[str], OutcomeSwitch]]:
-    """Make outcome switches for this test; every one is removed at teardown, pass or fail."""
+def outcome_switch(
+    request: pytest.FixtureRequest, chaos_cluster: ClusterHandle, test_id: str
+) -> Iterator[Callable[[str], OutcomeSwitch]]:
+    """Make outcome switches for this test; every one is removed at teardown, pass or fail.
+
+    On the embedded cluster a switch is a KWOK Stage; with real kubelets it is a ConfigMap in the
+    namespace of the test's app, which the hook's command reads when it starts.
+    """
     api = chaos_cluster.api_client()
     made: list[OutcomeSwitch] = []
+    namespace: str | None = None
+    if chaos_cluster.repos is not None:
+        app: AppUnderTest = request.getfixturevalue("app_under_test")
+        app.ensure_namespace()
+        namespace = app.namespace
 
     def make(name: str) -> OutcomeSwitch:
-        sw = OutcomeSwitch(api, f"{name}-{test_id}")
+        sw = OutcomeSwitch(api, f"{name}-{test_id}", real_pods_namespace=namespace)
         made.append(sw)
         return sw
 

@@ -280,3 +280,53 @@ def test_drift_on_an_unsupported_kind_lists_the_supported_ones(core: FakeCoreV1)
     assert "Deployment" in text
     assert core.calls == []
     assert drift.injections == []
+
+
+class FakeCore:
+    """Records ConfigMap applies and deletes for the real-cluster switch."""
+
+    def __init__(self) -> None:
+        self.applied: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
+        self.deleted: list[tuple[str, str]] = []
+        self.delete_error: ApiException | None = None
+
+    def patch_namespaced_config_map(self, name: str, namespace: str, body: dict[str, Any], **kw: Any) -> Any:
+        self.applied.append((name, namespace, body, kw))
+        return body
+
+    def delete_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> Any:
+        if self.delete_error is not None:
+            raise self.delete_error
+        self.deleted.append((name, namespace))
+        return {}
+
+
+def test_real_cluster_switch_is_a_configmap_in_the_hook_namespace(
+    monkeypatch: pytest.MonkeyPatch, custom_objects: FakeCustomObjects
+) -> None:
+    core = FakeCore()
+    monkeypatch.setattr(client, "CoreV1Api", lambda api=None: core)
+    sw = OutcomeSwitch(API, "flaky", real_pods_namespace="chaos-abc123")
+
+    sw.set(exit_code=1)
+    sw.set(exit_code=0, duration="2s")
+    sw.remove()
+
+    assert custom_objects.patches == []  # no KWOK Stage on a real cluster
+    assert [(n, ns, b["data"]) for n, ns, b, _ in core.applied] == [
+        ("argocd-chaos-switch-flaky", "chaos-abc123", {"exit-code": "1", "duration-seconds": "0"}),
+        ("argocd-chaos-switch-flaky", "chaos-abc123", {"exit-code": "0", "duration-seconds": "2"}),
+    ]
+    assert all(kw["field_manager"] == FIELD_MANAGER and kw["force"] for *_, kw in core.applied)
+    assert core.deleted == [("argocd-chaos-switch-flaky", "chaos-abc123")]
+    assert [code for _, code, _ in sw.history] == [1, 0]
+
+
+def test_real_cluster_switch_remove_ignores_a_missing_configmap(monkeypatch: pytest.MonkeyPatch) -> None:
+    core = FakeCore()
+    core.delete_error = api_error(404, "Not Found", "configmaps not found")
+    monkeypatch.setattr(client, "CoreV1Api", lambda api=None: core)
+
+    OutcomeSwitch(API, "gone", real_pods_namespace="ns").remove()
+
+    assert core.deleted == []
