@@ -8,6 +8,7 @@ start time still matches, never a recycled pid that now belongs to someone else.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -21,6 +22,23 @@ from harness._errors import ClusterSetupError
 
 #: A readiness probe returns (ready, what it saw). It must not raise for "not yet".
 Probe = Callable[[], tuple[bool, str]]
+
+#: Every child this process started. Components outlive the object that started them (a cluster
+#: attached by name, a CLI call), so the Popen handles are held here: dropping one while its
+#: process runs would make Python warn, and `terminate` reaps them by pid later.
+_children: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _leave_running_children() -> None:
+    """Components left running on purpose (a cluster kept up) are not a leak: say so to Popen.
+
+    Without this, Python warns at exit about every child that still runs; those are exactly the
+    processes of a cluster started by `cluster up` or kept by `--keep-cluster`.
+    """
+    for child in _children:
+        if child.poll() is None:
+            child.returncode = 0
 
 
 @dataclass
@@ -92,6 +110,7 @@ def start(
             )
         except OSError as exc:
             raise ClusterSetupError(name, f"cannot start {argv[0]}: {exc}") from exc
+    _children.append(proc)
     record = ProcessRecord(name, proc.pid, _start_ticks(proc.pid), list(argv), str(log_path), dict(env or {}))
     return proc, record
 
@@ -161,6 +180,10 @@ def _signal_group(pid: int, sig: int) -> None:
 
 
 def _reap(pid: int) -> None:
+    for child in [c for c in _children if c.pid == pid]:
+        if child.poll() is not None:
+            _children.remove(child)
+        return
     try:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
