@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from harness._errors import ClusterSetupError
+from harness._wait import Expectation, ExpectationTimeout, Outcome, TerminalStateError, expect
 
 #: A readiness probe returns (ready, what it saw). It must not raise for "not yet".
 Probe = Callable[[], tuple[bool, str]]
@@ -118,31 +119,32 @@ def start(
 def wait_ready(
     record: ProcessRecord, probe: Probe, *, timeout: float, proc: subprocess.Popen[bytes] | None = None
 ) -> float:
-    """Poll the probe until ready; a dead process or a timeout names the component and quotes its log."""
+    """Wait until the probe says ready; a dead process or a timeout names the component and quotes its log."""
     t0 = time.monotonic()
-    delay = 0.02
-    last = "not probed yet"
-    while True:
+
+    def check() -> Outcome:
         if proc is not None and proc.poll() is not None:
-            raise ClusterSetupError(
-                record.name, f"exited with code {proc.returncode} before it was ready", tail(Path(record.log))
-            )
+            return Outcome.failed(f"exited with code {proc.returncode} before it was ready")
         if proc is None and not record.alive():
-            raise ClusterSetupError(
-                record.name, "process is gone before it was ready", tail(Path(record.log))
-            )
-        try:
-            ok, last = probe()
-        except Exception as exc:  # noqa: BLE001 - a probe error just means "not yet"
-            ok, last = False, f"{type(exc).__name__}: {exc}"
-        if ok:
-            return time.monotonic() - t0
-        if time.monotonic() - t0 > timeout:
-            raise ClusterSetupError(
-                record.name, f"not ready after {timeout:.0f}s (last probe: {last})", tail(Path(record.log))
-            )
-        time.sleep(delay)  # polling interval of a readiness probe, capped below
-        delay = min(delay * 2, 0.25)
+            return Outcome.failed("process is gone before it was ready")
+        ok, seen = probe()
+        return Outcome.simple(ok, seen)
+
+    try:
+        expect(Expectation(f"{record.name} is ready", check), timeout=timeout, max_interval=0.25)
+    except TerminalStateError as exc:
+        raise ClusterSetupError(record.name, exc.last_observed, tail(Path(record.log))) from None
+    except ExpectationTimeout as exc:
+        raise ClusterSetupError(
+            record.name,
+            f"not ready after {_secs(timeout)} (last probe: {exc.last_observed})",
+            tail(Path(record.log)),
+        ) from None
+    return time.monotonic() - t0
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds >= 1 else f"{seconds:g}s"
 
 
 def terminate(record: ProcessRecord, *, grace: float = 10.0, sig: int = signal.SIGTERM) -> None:
@@ -151,18 +153,27 @@ def terminate(record: ProcessRecord, *, grace: float = 10.0, sig: int = signal.S
         _reap(record.pid)
         return
     _signal_group(record.pid, sig)
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        _reap(record.pid)
-        if not record.alive():
-            return
-        time.sleep(0.05)  # waiting for the process to exit after a signal
+    if grace > 0 and _gone_within(record, grace):
+        return
     _signal_group(record.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5
-    while record.alive() and time.monotonic() < deadline:
-        _reap(record.pid)
-        time.sleep(0.02)  # waiting for the kernel to finish the kill
+    _gone_within(record, 5.0)
     _reap(record.pid)
+
+
+def _gone_within(record: ProcessRecord, seconds: float) -> bool:
+    def check() -> Outcome:
+        _reap(record.pid)
+        return Outcome.simple(not record.alive(), f"pid {record.pid} alive={record.alive()}")
+
+    try:
+        expect(
+            Expectation(f"{record.name} (pid {record.pid}) has exited", check),
+            timeout=seconds,
+            max_interval=0.05,
+        )
+    except ExpectationTimeout:
+        return False
+    return True
 
 
 def kill(record: ProcessRecord) -> None:

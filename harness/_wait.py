@@ -399,6 +399,7 @@ def expect(
     timeout: float | None = None,
     timeouts: Timeouts | None = None,
     hint: str = "",
+    max_interval: float = 1.0,
 ) -> Outcome:
     """Wait until the expectation is met and return the met outcome.
 
@@ -407,7 +408,8 @@ def expect(
     outcome raises :class:`TerminalStateError` at once, without another poll.
 
     The timeout is the per-call ``timeout`` if given, else ``timeouts.assert_``, else the ``assert``
-    timeout from the environment/defaults (:meth:`Timeouts.from_env`).
+    timeout from the environment/defaults (:meth:`Timeouts.from_env`). ``max_interval`` lowers the
+    backoff cap for waits where a second of latency matters (component readiness at boot).
     """
     limit = _resolve_timeout(timeout, timeouts)
     poller = _Poller(expectation)
@@ -415,7 +417,7 @@ def expect(
     retrying = Retrying(
         retry=retry_if_result(is_pending),
         stop=_StopAfterDelay(limit, _now),
-        wait=wait_exponential(multiplier=0.05, max=1),
+        wait=wait_exponential(multiplier=0.05, max=max_interval),
         sleep=_sleep,
         # On timeout hand back the last (pending) outcome instead of tenacity's RetryError, so that the
         # error below can quote it.
