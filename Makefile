@@ -47,6 +47,15 @@ deps:
 	fi
 	@command -v go >/dev/null || { echo "error: Go not found on PATH; install Go >= 1.26 (https://go.dev/dl/)" >&2; exit 1; }
 
+# Only the project's own tests use these: busybox runs the translated kind hook commands for real.
+.PHONY: test-deps
+test-deps:
+	@command -v busybox >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing busybox-static from Debian packages"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; \
+	  else echo "warning: busybox not installed; its hook-command tests will be skipped" >&2; fi; }
+
 .PHONY: build
 build: venv deps
 	$(BIN)/argocd-chaos build $(ARGOCD_FLAG)
@@ -72,7 +81,7 @@ unit: venv
 	$(BIN)/pytest tests -m "not cluster" $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv deps lint build
+test: venv deps test-deps lint build
 	$(BIN)/pytest tests suites --cluster embedded $(ARGOCD_FLAG) $(PYTEST_ARGS)
 
 .PHONY: chaos
