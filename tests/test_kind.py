@@ -172,6 +172,7 @@ class Machine:
 
 @pytest.fixture
 def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_api: FakeApi) -> Machine:
+    monkeypatch.chdir(tmp_path)  # relative report paths (the default `reports/`) land in the test's dir
     d = tmp_path / "bin"
     d.mkdir()
     for tool in ("docker", "kind", "kubectl"):
