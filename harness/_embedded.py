@@ -174,10 +174,18 @@ class EmbeddedCluster:
         shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def _stop_processes(self) -> None:
-        for name in reversed(COMPONENTS):
-            rec = self.records.get(name)
-            if rec:
-                proc.terminate(rec)
+        # The state file is the truth: a component restarted through another handle (a chaos test
+        # attaching by name, the CLI) has a new pid that only the file knows.
+        known = [r for r in self.records.values()]
+        if self.state_file.is_file():
+            try:
+                on_disk, _ = proc.load_records(self.state_file)
+            except (OSError, ValueError, TypeError):
+                on_disk = {}
+            known += on_disk.values()
+        order = {n: i for i, n in enumerate(COMPONENTS)}
+        for rec in sorted(known, key=lambda r: order.get(r.name, -1), reverse=True):
+            proc.terminate(rec)
         for p in self._popen.values():
             if p.poll() is None:
                 p.kill()

@@ -119,3 +119,21 @@ def _inner_state(inner: subprocess.Popen[bytes], marker: Path) -> Outcome:
         out = inner.stdout.read().decode(errors="replace") if inner.stdout else ""
         return Outcome.failed(f"inner pytest exited with {inner.returncode}: {out[-2000:]}")
     return Outcome.simple(marker.exists(), "marker written" if marker.exists() else "waiting for the marker")
+
+
+def test_down_stops_components_restarted_through_another_handle() -> None:
+    """A chaos test restarts a component via `attach`; the owner's `down` must still stop it."""
+    build = find_build()
+    assert build is not None, "the e2e tests run after `argocd-chaos build`"
+    name = f"restarted-{uuid.uuid4().hex[:6]}"
+    owner = EmbeddedCluster(name, build).up(EmbeddedOptions(name=name))
+    other = EmbeddedCluster.attach(name)
+    assert other is not None
+    other.restart("argocd-repo-server")
+    other.restart("kube-apiserver")
+    records, ports = _snapshot(owner.state_dir)  # includes the restarted pids
+    assert records != list(owner.records.values())
+
+    owner.down()
+
+    _assert_nothing_left(owner.state_dir, records, ports)
