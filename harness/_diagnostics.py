@@ -7,7 +7,6 @@ cannot drown the report.
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import allure
@@ -52,9 +51,3 @@ def attach(item: pytest.Item, bundle: dict[str, str]) -> None:
         kind = allure.attachment_type.YAML if name.endswith(".yaml") else allure.attachment_type.TEXT
         allure.attach(text, name=name, attachment_type=kind)
         item.add_report_section("teardown", f"diagnostics: {name}", _evidence.truncate(text, 20_000))
-
-
-def attach_json(name: str, value: object) -> None:
-    allure.attach(
-        json.dumps(value, indent=2, default=str), name=name, attachment_type=allure.attachment_type.JSON
-    )

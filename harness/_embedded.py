@@ -176,15 +176,15 @@ class EmbeddedCluster:
     def _stop_processes(self) -> None:
         # The state file is the truth: a component restarted through another handle (a chaos test
         # attaching by name, the CLI) has a new pid that only the file knows.
-        known = [r for r in self.records.values()]
+        known = {(r.pid, r.start_ticks): r for r in self.records.values()}
         if self.state_file.is_file():
             try:
                 on_disk, _ = proc.load_records(self.state_file)
             except (OSError, ValueError, TypeError):
                 on_disk = {}
-            known += on_disk.values()
+            known.update({(r.pid, r.start_ticks): r for r in on_disk.values()})
         order = {n: i for i, n in enumerate(COMPONENTS)}
-        for rec in sorted(known, key=lambda r: order.get(r.name, -1), reverse=True):
+        for rec in sorted(known.values(), key=lambda r: order.get(r.name, -1), reverse=True):
             proc.terminate(rec)
         for p in self._popen.values():
             if p.poll() is None:

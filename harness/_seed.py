@@ -7,7 +7,7 @@ argocd-server, which the embedded cluster does not run, so the harness creates i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,3 @@ def stage_crd(path: Path) -> Obj:
     if len(docs) != 1 or docs[0]["kind"] != "CustomResourceDefinition":
         raise ValueError(f"{path} does not hold exactly one CustomResourceDefinition")
     return docs[0]
-
-
-def names(objs: Iterable[Obj]) -> list[str]:
-    return [f"{o['kind']}/{o['metadata']['name']}" for o in objs]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -11,7 +12,6 @@ from harness._seed import (
     crds_from_install,
     default_project,
     fake_node,
-    names,
     stage_crd,
 )
 
@@ -34,6 +34,10 @@ spec:
   scope: Namespaced
   versions: []
 """
+
+
+def names(objs: list[dict[str, Any]]) -> list[str]:
+    return [f"{o['kind']}/{o['metadata']['name']}" for o in objs]
 
 
 # Shaped like Argo CD's manifests/install.yaml: CRDs, config objects without a namespace, workloads.
