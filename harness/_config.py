@@ -35,6 +35,8 @@ class HarnessConfig:
     run_id: str = ""
     #: Controller flags and argocd-cm keys the run needs (applied the same way on every provider).
     controller_args: tuple[str, ...] = ()
+    #: Where tests serve webhooks (an IP of this machine the API server reaches); None: the provider's.
+    webhook_host: str | None = None
     argocd_cm: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -39,7 +39,7 @@ from harness._hook_commands import HOOK_IMAGE
 from harness._kind import RealClusterRepos
 from harness._kube import api_client
 from harness._paths import state_root
-from harness._providers import ClusterHandle, Provider
+from harness._providers import ClusterHandle, Provider, configured_webhook_endpoint
 from harness._seed import ARGOCD_NAMESPACE
 from harness._versions import normalise_version
 
@@ -279,6 +279,8 @@ class ExistingProvider(RealClusterRepos, Provider):
             versions={"argocd": found.version, "kubernetes": found.kubernetes, "hook_image": HOOK_IMAGE},
             repos=self,
             owned=False,
+            # A remote API server may not reach this machine at all; only the user can say it does.
+            webhook_endpoint=configured_webhook_endpoint(cfg),
             settings={
                 "controller_args": " ".join(settings.controller_args) or "(as deployed)",
                 **{f"argocd-cm.{k}": v for k, v in settings.argocd_cm.items()},

@@ -35,11 +35,12 @@ from typing import Any, Final
 
 from harness import _argocd_install as install
 from harness._config import HarnessConfig
+from harness._docker_network import kind_network, webhook_endpoint
 from harness._embedded import validate_name
 from harness._errors import ClusterSetupError, ConfigError, HarnessError
 from harness._hook_commands import HOOK_IMAGE, to_real_manifests
 from harness._paths import state_root
-from harness._providers import ClusterHandle, Provider
+from harness._providers import ClusterHandle, Provider, configured_webhook_endpoint
 from harness._seed import ARGOCD_NAMESPACE
 
 KIND_VERSION: Final = "v0.33.0"
@@ -273,6 +274,7 @@ class KindProvider(RealClusterRepos, Provider):
         from harness._kube import api_client
 
         settings = install.ControllerSettings(tuple(cfg.controller_args), dict(cfg.argocd_cm))
+        endpoint = configured_webhook_endpoint(cfg) or webhook_endpoint(kind_network())
         api = api_client(kubeconfig)
         try:
             argocd = install.install_argocd(
@@ -306,11 +308,13 @@ class KindProvider(RealClusterRepos, Provider):
                 "hook_image": HOOK_IMAGE,
             },
             repos=self,
+            webhook_endpoint=endpoint,
             owned=owned,
             settings={
                 "controller_args": " ".join(settings.controller_args) or "(defaults)",
                 **{f"argocd-cm.{k}": v for k, v in settings.argocd_cm.items()},
                 "settings_hash": argocd.settings_hash,
+                "webhook_endpoint": f"{endpoint.host} (bound on {endpoint.bind})",
             },
         )
 

@@ -13,6 +13,7 @@ from kubernetes import client
 from harness._config import HarnessConfig
 from harness._errors import ConfigError
 from harness._kube import api_client
+from harness._webhook import LOOPBACK, WebhookEndpoint
 
 
 class RepoPublisher(Protocol):
@@ -42,6 +43,9 @@ class ClusterHandle:
     #: How fixture repos reach a cluster with real kubelets (kind, existing); None means the
     #: repo-server reads the local repos by file:// and KWOK plays the hook annotations out.
     repos: RepoPublisher | None = None
+    #: Where a webhook served by the tests is reachable from the API server; None when the harness
+    #: cannot know (an existing cluster without --webhook-host), and webhook scenarios are skipped.
+    webhook_endpoint: WebhookEndpoint | None = LOOPBACK
 
     def api_client(self) -> client.ApiClient:
         return api_client(self.kubeconfig)
@@ -79,7 +83,12 @@ class EmbeddedProvider(Provider):
         else:
             build = ensure_build(cfg.argocd_version, out=_say)
             self.cluster = EmbeddedCluster(cfg.cluster_name, build)
-            self.cluster.up(EmbeddedOptions(name=cfg.cluster_name), say=_say)
+            options = EmbeddedOptions(
+                name=cfg.cluster_name,
+                controller_args=list(cfg.controller_args),
+                argocd_cm=dict(cfg.argocd_cm),
+            )
+            self.cluster.up(options, say=_say)
         c = self.cluster
         v = c.versions
         return ClusterHandle(
@@ -101,6 +110,7 @@ class EmbeddedProvider(Provider):
             },
             boot_seconds=c.timings.get("total"),
             bin_dir=c.build.bin,
+            webhook_endpoint=configured_webhook_endpoint(cfg) or LOOPBACK,
         )
 
     def release(self, handle: ClusterHandle, *, keep: bool) -> None:
@@ -114,6 +124,13 @@ class EmbeddedProvider(Provider):
             return
         self.cluster.down()
         self.cluster = None
+
+
+def configured_webhook_endpoint(cfg: HarnessConfig) -> WebhookEndpoint | None:
+    """The --webhook-host the user gave, which wins over the provider's own choice."""
+    if cfg.webhook_host is None:
+        return None
+    return WebhookEndpoint(host=cfg.webhook_host, bind=cfg.webhook_host)
 
 
 def provider_for(cfg: HarnessConfig) -> Provider:

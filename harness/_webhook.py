@@ -17,8 +17,11 @@ its configuration has propagated to the server's informer, so :meth:`MutatingWeb
 after a dry-run probe came back mutated; and it stops calling a deleted one only after that deletion
 propagated, so :meth:`MutatingWebhook.stop` returns only after a probe is no longer intercepted.
 
-Limit: the API server must reach 127.0.0.1 of the host running the tests. That holds for the embedded
-provider (and any API server on the same host), not for kind, whose API server runs in a container.
+Where the API server dials is a :class:`WebhookEndpoint`, which the provider chooses: loopback for the
+embedded cluster (its API server is a process on this host); on kind, whose API server runs in a node
+container, the gateway address of kind's Docker network, which is this host as the containers see it.
+The serving certificate is minted for exactly that address, because the API server checks the URL's host
+against the certificate's SANs.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ from harness._wait import failed as outcome_failed
 from harness._wait import met as outcome_met
 from harness._wait import pending as outcome_pending
 
-__all__ = ["MutatingWebhook", "WebhookCall", "WebhookError"]
+__all__ = ["LOOPBACK", "MutatingWebhook", "WebhookCall", "WebhookEndpoint", "WebhookError"]
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,6 @@ PATH = "/mutate"
 WEBHOOK_NAME_SUFFIX = "webhook.argocd-chaos.io"
 ADMISSION_API_VERSION = "admission.k8s.io/v1"
 
-_HOST = "127.0.0.1"
 _DIR_MODE = 0o700
 _PRIVATE_MODE = 0o600
 _PUBLIC_MODE = 0o644
@@ -85,12 +87,63 @@ _IO_TIMEOUT = 10.0
 _MAX_BODY = 16 * 1024 * 1024
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_HOSTNAME = re.compile(r"(?i)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 Mutate = Callable[[dict[str, Any]], list[dict[str, Any]]]
 
 
 class WebhookError(HarnessError):
     """The webhook could not be set up, verified or removed; the message says what to check."""
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    """Where the webhook listens and the address the cluster's API server dials to reach it.
+
+    ``host`` goes into ``clientConfig.url`` and the serving certificate's SAN (an IP address or a DNS
+    name); ``bind`` is the local address the server listens on. They differ only where the API server
+    reaches this host through a name that resolves elsewhere (Docker Desktop's
+    ``host.docker.internal``). ``bind`` is never the wildcard address: the webhook is served on one
+    interface, the one the API server comes in on.
+    """
+
+    host: str
+    bind: str
+
+    def __post_init__(self) -> None:
+        if not self.host or not _HOSTNAME.fullmatch(self.host) and not _is_ip(self.host):
+            raise ConfigError(
+                f"webhook host {self.host!r} is neither an IP address nor a DNS name; "
+                "give the address the cluster's API server reaches this machine on"
+            )
+        if not _is_ip(self.bind) or ipaddress.ip_address(self.bind).is_unspecified:
+            raise ConfigError(
+                f"webhook bind address {self.bind!r} must be one IP address of this machine "
+                "(not a name, not 0.0.0.0 or ::)"
+            )
+
+    @property
+    def san(self) -> x509.GeneralName:
+        """What the serving certificate must name for the API server to accept it at ``host``."""
+        if _is_ip(self.host):
+            return x509.IPAddress(ipaddress.ip_address(self.host))
+        return x509.DNSName(self.host)
+
+    def url(self, port: int) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{port}{PATH}"
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+#: The embedded cluster's API server is a process on this host: loopback only.
+LOOPBACK = WebhookEndpoint(host="127.0.0.1", bind="127.0.0.1")
 
 
 @dataclass(frozen=True)
@@ -124,8 +177,8 @@ class _TLSFiles:
     tls_key: Path
 
 
-def _mint_tls(directory: Path) -> _TLSFiles:
-    """Write a fresh CA certificate and a serving certificate for IP 127.0.0.1 into ``directory``.
+def _mint_tls(directory: Path, endpoint: WebhookEndpoint = LOOPBACK) -> _TLSFiles:
+    """Write a fresh CA certificate and a serving certificate for ``endpoint.host`` into ``directory``.
 
     ``_pki.generate_pki`` would fit (its serving cert has the IP SAN) but also mints an admin client
     certificate and an RSA service-account key this webhook has no use for. The CA key is never written:
@@ -173,9 +226,7 @@ def _mint_tls(directory: Path) -> _TLSFiles:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False)
         # Go ignores the CN: the API server verifies the URL's host against the SANs only.
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(_HOST))]), critical=False
-        )
+        .add_extension(x509.SubjectAlternativeName([endpoint.san]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     _write_file(files.tls_key, _private_pem(key), _PRIVATE_MODE)
@@ -199,9 +250,12 @@ class _Server:
     without a cluster. One instance serves once: start() after stop() is an error, make a new one.
     """
 
-    def __init__(self, mutate: Mutate, tls: _TLSFiles, *, name: str = "webhook") -> None:
+    def __init__(
+        self, mutate: Mutate, tls: _TLSFiles, *, name: str = "webhook", endpoint: WebhookEndpoint = LOOPBACK
+    ) -> None:
         self._mutate = mutate
         self.tls = tls
+        self.endpoint = endpoint
         self.name = name
         self._lock = threading.Lock()
         self._calls: list[WebhookCall] = []
@@ -219,7 +273,7 @@ class _Server:
 
     @property
     def url(self) -> str:
-        return f"https://{_HOST}:{self.port}{PATH}"
+        return self.endpoint.url(self.port)
 
     @property
     def running(self) -> bool:
@@ -249,7 +303,14 @@ class _Server:
         ctx.set_alpn_protocols(["http/1.1"])
         # Port 0: the kernel picks a free port at bind time, so there is no window in which another
         # process could take a port chosen in advance.
-        httpd = _HTTPServer(self, ctx)
+        try:
+            httpd = _HTTPServer(self, ctx)
+        except OSError as exc:
+            raise WebhookError(
+                f"webhook server {self.name!r} cannot listen on {self.endpoint.bind}: {exc}\n"
+                "Hint: the bind address must be an address of this machine (for kind, the gateway of "
+                "its Docker network: docker network inspect kind)"
+            ) from exc
         thread = threading.Thread(
             target=httpd.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -362,7 +423,9 @@ class _HTTPServer(ThreadingHTTPServer):
     def __init__(self, app: _Server, ctx: ssl.SSLContext) -> None:
         self.app = app
         self.ssl_context = ctx
-        super().__init__((_HOST, 0), _Handler)
+        if ":" in app.endpoint.bind:
+            self.address_family = socket.AF_INET6
+        super().__init__((app.endpoint.bind, 0), _Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         sock: socket.socket = request
@@ -452,6 +515,7 @@ class MutatingWebhook:
         timeout_seconds: int = 5,
         probe: Mapping[str, Any] | None = None,
         timeouts: Timeouts | None = None,
+        endpoint: WebhookEndpoint = LOOPBACK,
     ) -> None:
         if len(name) > 253 - len(WEBHOOK_NAME_SUFFIX) - 1 or not _DNS_SUBDOMAIN.fullmatch(name):
             raise ConfigError(
@@ -500,6 +564,7 @@ class MutatingWebhook:
         self._failure_policy = failure_policy
         self._timeout_seconds = timeout_seconds
         self._timeouts = timeouts
+        self.endpoint = endpoint
         self._tls_dir = Path(state_dir).absolute() / f"webhook-{name}"
         self._probe_name = f"{name[:200].rstrip('.-')}-probe-{uuid.uuid4().hex[:6]}"
         self._probe = self._probe_manifest(probe)
@@ -537,8 +602,8 @@ class MutatingWebhook:
         if self._created or (self._server is not None and self._server.running):
             raise WebhookError(f"webhook {self.name!r} is already started; stop() it first")
         try:
-            tls = _mint_tls(self._tls_dir)
-            self._server = _Server(self._mutate, tls, name=self.name).start()
+            tls = _mint_tls(self._tls_dir, self.endpoint)
+            self._server = _Server(self._mutate, tls, name=self.name, endpoint=self.endpoint).start()
             self._create_configuration(tls.ca_crt.read_bytes())
             self._wait_live()
         except BaseException:
@@ -759,9 +824,11 @@ class MutatingWebhook:
                 f"webhook {self.name!r} did not become live within {exc.timeout:g}s: expected {what}\n"
                 f"last observed: {exc.last_observed}\n"
                 f"{last_error}"
-                "Hint: the API server must reach 127.0.0.1 on this host (true for the embedded cluster, not "
-                "for kind) and trust the caBundle; 'x509' means a certificate problem, 'connection refused' "
-                "a server that is not listening; the kube-apiserver log has the details"
+                f"Hint: the API server must reach {server.endpoint.host} (this machine, bound on "
+                f"{server.endpoint.bind}) and trust the caBundle; 'x509' means a certificate problem, "
+                "'connection refused' or 'i/o timeout' an address the API server cannot reach (for kind use "
+                "the gateway of its Docker network; see ClusterHandle.webhook_endpoint); the kube-apiserver "
+                "log has the details"
             ) from exc
 
     def _wait_unhooked(self) -> None:

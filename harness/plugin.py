@@ -6,6 +6,7 @@ harness is installed gets the options and fixtures.
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import os
 import shutil
@@ -29,12 +30,13 @@ from harness._claims_plugin import (
     write_environment,
 )
 from harness._config import KEEP, PROVIDERS, HarnessConfig, Keep, Provider
-from harness._errors import HarnessError
+from harness._errors import ConfigError, HarnessError
 from harness._ledger import Ledger
 from harness._providers import ClusterHandle, provider_for
 from harness._scenario import AppUnderTest
 from harness._signals import install_sigterm_handler
 from harness._wait import Timeouts
+from harness._webhook import WebhookEndpoint
 
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 config_key = pytest.StashKey[HarnessConfig]()
@@ -80,6 +82,15 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         default=False,
         help="let the existing provider change Argo CD settings every user of that Argo CD shares",
     )
+    g.addoption(
+        "--webhook-host",
+        default=None,
+        type=_webhook_host,
+        metavar="IP",
+        help="an IP address of this machine that the cluster's API server can reach; C11's webhook is "
+        "served there (default: 127.0.0.1 on embedded, the kind network's gateway on kind, none on "
+        "existing, where C11 is then skipped)",
+    )
     g.addoption("--reports-dir", default="reports", help="where the ledger and reports go")
 
 
@@ -97,6 +108,7 @@ def pytest_configure(config: pytest.Config) -> None:
         kind_path=_path_option(config, "--kind-path"),
         argocd_manifest=_path_option(config, "--argocd-manifest"),
         allow_global_config=bool(config.getoption("--allow-global-config")),
+        webhook_host=config.getoption("--webhook-host"),
         run_id=RUN_ID,
     )
     config.stash[config_key] = cfg
@@ -104,6 +116,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[environment_key] = {"harness": __version__, "provider": cfg.provider}
     if threading.current_thread() is threading.main_thread() and not hasattr(config, "workerinput"):
         install_sigterm_handler()
+
+
+def _webhook_host(value: str) -> str:
+    """Parse --webhook-host, with one clear usage error for an address the webhook could not be served on."""
+    try:
+        WebhookEndpoint(host=value, bind=value)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def _path_option(config: pytest.Config, name: str) -> Path | None:
@@ -271,6 +292,17 @@ def outcome_switch(
         for sw in made:
             sw.remove()
         api.close()
+
+
+@pytest.fixture
+def webhook_endpoint(chaos_cluster: ClusterHandle) -> WebhookEndpoint:
+    """Where a webhook served by the tests is reachable from this cluster's API server."""
+    if chaos_cluster.webhook_endpoint is None:
+        pytest.skip(
+            f"the {chaos_cluster.provider} cluster's API server may not reach this machine, so a webhook "
+            "served here cannot be used: pass --webhook-host with an IP address of this machine it reaches"
+        )
+    return chaos_cluster.webhook_endpoint
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from harness import AppUnderTest, Expectation, FixtureApp, Outcome, expect, expect_consistently
 from harness._claims_plugin import ClaimContext
 from harness._timeline import Timeline, gaps
-from harness._webhook import MutatingWebhook
+from harness._webhook import MutatingWebhook, WebhookEndpoint
 from suites.conftest import nothing_new_happens
 
 #: The fixed window over which the loop is counted: the sleep in the test is the scenario.
@@ -36,7 +36,11 @@ def _inject_setting(obj: dict[str, Any]) -> list[dict[str, Any]]:
     "respect_ignore_differences", [False, True], ids=["plain", "RespectIgnoreDifferences"]
 )
 def test_webhook_drift_loop_and_ignore_differences(
-    app_under_test: AppUnderTest, claim: ClaimContext, tmp_path: Path, respect_ignore_differences: bool
+    app_under_test: AppUnderTest,
+    claim: ClaimContext,
+    tmp_path: Path,
+    respect_ignore_differences: bool,
+    webhook_endpoint: WebhookEndpoint,
 ) -> None:
     app = app_under_test
     app.ensure_namespace()
@@ -47,6 +51,7 @@ def test_webhook_drift_loop_and_ignore_differences(
         namespace=app.namespace,
         mutate=_inject_setting,
         state_dir=tmp_path,
+        endpoint=webhook_endpoint,
     )
     with webhook, Timeline(app.api, app.name, app.namespace) as timeline:
         app.create(automated=True, self_heal=True)
