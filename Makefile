@@ -47,14 +47,20 @@ deps:
 	fi
 	@command -v go >/dev/null || { echo "error: Go not found on PATH; install Go >= 1.26 (https://go.dev/dl/)" >&2; exit 1; }
 
-# Only the project's own tests use these: busybox runs the translated kind hook commands for real.
+# Only the project's own tests use these: busybox runs the translated kind hook commands for real, and
+# Debian's Docker engine (docker.io) runs them, and a containerised API server, in real containers.
+# tests/docker/ starts dockerd for its session and stops it after; nothing here starts a daemon.
+TEST_PACKAGES := busybox:busybox-static dockerd:docker.io
 .PHONY: test-deps
 test-deps:
-	@command -v busybox >/dev/null || { \
+	@missing=""; for pair in $(TEST_PACKAGES); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing busybox-static from Debian packages"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; \
-	  else echo "warning: busybox not installed; its hook-command tests will be skipped" >&2; fi; }
+	    echo "installing$$missing from Debian packages"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  else echo "warning:$$missing not installed; the tests that need them will be skipped" >&2; fi; \
+	fi
 
 .PHONY: build
 build: venv deps

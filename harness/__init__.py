@@ -33,5 +33,6 @@ from harness._wait import Timeouts as Timeouts
 from harness._wait import expect as expect
 from harness._wait import expect_consistently as expect_consistently
 from harness._webhook import MutatingWebhook as MutatingWebhook
+from harness._webhook import WebhookEndpoint as WebhookEndpoint
 
 __version__ = "0.1.0"

@@ -8,10 +8,18 @@ from typing import Any
 
 import pytest
 
-from harness import AppUnderTest, Expectation, FixtureApp, Outcome, expect, expect_consistently
+from harness import (
+    AppUnderTest,
+    Expectation,
+    FixtureApp,
+    MutatingWebhook,
+    Outcome,
+    WebhookEndpoint,
+    expect,
+    expect_consistently,
+)
 from harness._claims_plugin import ClaimContext
 from harness._timeline import Timeline, gaps
-from harness._webhook import MutatingWebhook, WebhookEndpoint
 from suites.conftest import nothing_new_happens
 
 #: The fixed window over which the loop is counted: the sleep in the test is the scenario.

@@ -6,6 +6,7 @@ EXPECTED = {
     "ClaimContext",
     "DriftInjector",
     "MutatingWebhook",
+    "WebhookEndpoint",
     "OutcomeSwitch",
     "Timeline",
     "AppSpec",

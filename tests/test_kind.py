@@ -25,6 +25,7 @@ from harness._config import HarnessConfig
 from harness._errors import ClusterSetupError, ConfigError, HarnessError
 from harness._kind import KIND_CONFIG, KIND_NODE_IMAGE, KIND_VERSION, KindProvider
 from harness._providers import ClusterHandle, Provider, provider_for
+from harness._webhook import WebhookEndpoint
 
 pytest_plugins = ["pytester"]
 
@@ -133,6 +134,10 @@ class Machine:
     bin: Path
     api: FakeApi
     docker_info: Answer = (0, "28.2.2\n", "")
+    operating_system: str = "Debian GNU/Linux 12 (bookworm)"
+    networks: dict[str, str] = field(
+        default_factory=lambda: {"kind": '[{"Subnet":"172.18.0.0/16","Gateway":"172.18.0.1"}]'}
+    )
     kind_version: str = "kind v0.33.0 go1.26.8 linux/amd64\n"
     clusters: list[str] = field(default_factory=list)
     local_images: set[str] = field(default_factory=lambda: {"busybox:1.36"})
@@ -150,8 +155,15 @@ class Machine:
         for prefix, ans in self.fail.items():
             if " ".join([tool, *args]).startswith(prefix):
                 return ans
+        if tool == "docker" and args == ["info", "--format", "{{.OperatingSystem}}"]:
+            return 0, f"{self.operating_system}\n", ""
         if tool == "docker" and args[:1] == ["info"]:
             return self.docker_info
+        if tool == "docker" and args[:2] == ["network", "inspect"]:
+            known = args[2] in self.networks
+            return (
+                (0, self.networks[args[2]] + "\n", "") if known else (1, "", f"network {args[2]} not found")
+            )
         if tool == "docker" and args[:2] == ["image", "inspect"]:
             return (0, "sha256:x\n", "") if args[-1] in self.local_images else (1, "", "No such image")
         if tool == "kind" and args == ["version"]:
@@ -335,6 +347,8 @@ def test_create_exact_invocations(
          "--config", str(KIND_CONFIG)],
         [docker, "image", "inspect", "--format", "{{.Id}}", "busybox:1.36"],
         [kind, "load", "docker-image", "--name", NAME, "busybox:1.36"],
+        [docker, "info", "--format", "{{.OperatingSystem}}"],
+        [docker, "network", "inspect", "kind", "--format", "{{json .IPAM.Config}}"],
         [kubectl, f"--kubeconfig={kc}", "apply", "--server-side", "--force-conflicts",
          "--field-manager=argocd-chaos-settings", "-f", "-"],
         [kubectl, f"--kubeconfig={kc}", "apply", "--server-side", "--force-conflicts",
@@ -362,6 +376,8 @@ def test_create_exact_invocations(
         "hook_image": "busybox:1.36",
     }
     assert handle.settings["controller_args"] == "(defaults)"
+    assert handle.webhook_endpoint == WebhookEndpoint(host="172.18.0.1", bind="172.18.0.1")
+    assert handle.settings["webhook_endpoint"] == "172.18.0.1 (bound on 172.18.0.1)"
     assert handle.boot_seconds is not None
     err = capsys.readouterr().err
     assert (
@@ -555,3 +571,22 @@ def test_plugin_passes_the_new_options(
     assert seen["manifest"] == "i.yaml"
     assert seen["allow"] is True
     assert re.fullmatch(r"[0-9a-f]{6}", seen["run_id"])
+
+
+def test_webhook_host_option_replaces_the_gateway(machine: Machine, manifest: Path) -> None:
+    serve_rolled_out_argocd(machine.api)
+    provider = KindProvider()
+    handle = provider.acquire(cfg(manifest, webhook_host="10.1.2.3"))
+    assert handle.webhook_endpoint == WebhookEndpoint(host="10.1.2.3", bind="10.1.2.3")
+    assert not [c for c in machine.calls if c[1:3] == ["network", "inspect"]]
+    provider.release(handle, keep=False)
+
+
+def test_kind_network_without_a_gateway_fails_setup_and_deletes_the_cluster(
+    machine: Machine, manifest: Path
+) -> None:
+    serve_rolled_out_argocd(machine.api)
+    machine.networks["kind"] = "[]"
+    with pytest.raises(ClusterSetupError, match="Docker network 'kind' has no IPv4 gateway"):
+        KindProvider().acquire(cfg(manifest))
+    assert machine.calls[-1][1:3] == ["delete", "cluster"]

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+
+import harness.plugin
+from harness._config import HarnessConfig
+from harness._providers import ClusterHandle, Provider
 
 pytest_plugins = ["pytester"]
 
@@ -47,6 +52,39 @@ def test_unknown_choice_is_a_usage_error(pytester: pytest.Pytester, option: str,
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*argument {option}: invalid choice: '{value}'*"])
     result.stdout.no_fnmatch_line("*test_nothing*PASSED*")
+
+
+@pytest.mark.parametrize("value", ["0.0.0.0", "not an address", "host.docker.internal"])
+def test_bad_webhook_host_is_a_usage_error(pytester: pytest.Pytester, value: str) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = run(pytester, "--webhook-host", value)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*argument --webhook-host: *"])
+    result.stdout.no_fnmatch_line("*test_nothing*PASSED*")
+
+
+def test_webhook_endpoint_fixture_skips_with_the_reason_when_the_provider_has_none(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class NoWebhook(Provider):
+        def acquire(self, cfg: HarnessConfig) -> ClusterHandle:
+            return ClusterHandle(
+                "existing", "ctx", Path("/nonexistent"), {}, owned=False, webhook_endpoint=None
+            )
+
+        def release(self, handle: ClusterHandle, *, keep: bool) -> None:
+            pass
+
+    monkeypatch.setattr(harness.plugin, "provider_for", lambda cfg: NoWebhook())
+    pytester.makepyfile("def test_hook(webhook_endpoint):\n    assert False\n")
+    result = run(pytester, "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*existing cluster's API server may not reach this machine*--webhook-host*"])
+
+
+def test_webhook_host_reaches_the_config(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_c(chaos_config):\n    assert chaos_config.webhook_host == '10.9.8.7'\n")
+    run(pytester, "--webhook-host", "10.9.8.7").assert_outcomes(passed=1)
 
 
 CONFIG_TEST = """

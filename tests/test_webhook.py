@@ -26,7 +26,14 @@ from kubernetes.client.exceptions import ApiException
 
 from harness import _webhook
 from harness._errors import ConfigError
-from harness._webhook import MutatingWebhook, WebhookCall, WebhookError, _mint_tls, _Server
+from harness._webhook import (
+    MutatingWebhook,
+    WebhookCall,
+    WebhookEndpoint,
+    WebhookError,
+    _mint_tls,
+    _Server,
+)
 
 INJECT = [{"op": "add", "path": "/data/injected", "value": "by-webhook"}]
 
@@ -497,3 +504,76 @@ def test_patch_visibility_check(
     obj: dict[str, Any], patch: list[dict[str, Any]], missing: str | None
 ) -> None:
     assert _webhook._patch_not_visible(obj, patch) == missing
+
+
+# --------------------------------------------------------------------------------------------------
+# Endpoints other than loopback (kind: the Docker network's gateway)
+
+
+def test_endpoint_elsewhere_is_bound_named_in_the_url_and_in_the_cert(
+    tmp_path: Path, mutations: Mutations
+) -> None:
+    # 127.0.0.2 stands in for a gateway address: this machine owns it, and it is not 127.0.0.1.
+    endpoint = WebhookEndpoint(host="127.0.0.2", bind="127.0.0.2")
+    srv = _Server(mutations, _mint_tls(tmp_path / "tls", endpoint), name="gw", endpoint=endpoint).start()
+    try:
+        assert srv.url == f"https://127.0.0.2:{srv.port}/mutate"
+        assert _connect_refused(srv.port)  # nothing on 127.0.0.1
+        conn = http.client.HTTPSConnection(
+            "127.0.0.2", srv.port, context=_context(srv.tls.ca_crt), timeout=10
+        )
+        try:
+            conn.request("POST", "/mutate", body=json.dumps(_review()).encode())
+            assert conn.getresponse().status == 200
+        finally:
+            conn.close()
+    finally:
+        srv.stop()
+
+
+def test_endpoint_with_a_host_name_gets_a_dns_san_and_verifies_by_name(
+    tmp_path: Path, mutations: Mutations
+) -> None:
+    endpoint = WebhookEndpoint(host="host.docker.internal", bind="127.0.0.1")
+    tls = _mint_tls(tmp_path / "tls", endpoint)
+    cert = x509.load_pem_x509_certificate(tls.tls_crt.read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["host.docker.internal"]
+    assert sans.get_values_for_type(x509.IPAddress) == []
+    srv = _Server(mutations, tls, name="dns", endpoint=endpoint).start()
+    try:
+        assert srv.url == f"https://host.docker.internal:{srv.port}/mutate"
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        with _context(tls.ca_crt).wrap_socket(raw, server_hostname="host.docker.internal") as conn:
+            assert conn.version() is not None  # handshake verified the DNS SAN
+    finally:
+        srv.stop()
+
+
+def test_ipv6_endpoint_url_is_bracketed() -> None:
+    assert WebhookEndpoint(host="::1", bind="::1").url(8443) == "https://[::1]:8443/mutate"
+
+
+@pytest.mark.parametrize(
+    ("host", "bind", "match"),
+    [
+        ("", "127.0.0.1", "neither an IP address nor a DNS name"),
+        ("bad host!", "127.0.0.1", "neither an IP address nor a DNS name"),
+        ("127.0.0.1", "0.0.0.0", "not 0.0.0.0"),
+        ("127.0.0.1", "::", "not 0.0.0.0"),
+        ("127.0.0.1", "localhost", "must be one IP address"),
+    ],
+)
+def test_bad_endpoints_are_config_errors(host: str, bind: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        WebhookEndpoint(host=host, bind=bind)
+
+
+def test_bind_address_not_on_this_machine_is_a_clear_error(tmp_path: Path, mutations: Mutations) -> None:
+    endpoint = WebhookEndpoint(host="192.0.2.1", bind="192.0.2.1")  # TEST-NET-1: never local
+    srv = _Server(mutations, _mint_tls(tmp_path / "tls", endpoint), name="far", endpoint=endpoint)
+    with pytest.raises(
+        WebhookError, match=r"(?s)cannot listen on 192\.0\.2\.1: .*docker network inspect kind"
+    ):
+        srv.start()
+    assert not srv.running
