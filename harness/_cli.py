@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness._config import settings_from_options
 from harness._errors import ConfigError, HarnessError
 from harness._signals import install_sigterm_handler
 
@@ -38,6 +39,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--keep-on-failure", action="store_true", help="keep state and logs of a cluster that fails to boot"
+    )
+    up.add_argument(
+        "--controller-arg",
+        action="append",
+        default=[],
+        metavar="--FLAG=VALUE",
+        help="an extra argocd-application-controller flag, repeatable, given with '='",
+    )
+    up.add_argument(
+        "--argocd-cm", action="append", default=[], metavar="KEY=VALUE", help="an argocd-cm entry, repeatable"
     )
     for action in ("down", "status"):
         a = csub.add_parser(action)
@@ -95,11 +106,17 @@ def _cluster(args: argparse.Namespace) -> int:
             )
         from harness._build import ensure_build
 
+        controller_args, argocd_cm = settings_from_options(args.controller_arg, args.argocd_cm)
         build = ensure_build(args.argocd_version, out=_say)
         cluster = EmbeddedCluster(name, build)
-        cluster.up(
-            EmbeddedOptions(name=name, api_port=args.api_port, keep_on_failure=args.keep_on_failure), say=_say
+        options = EmbeddedOptions(
+            name=name,
+            api_port=args.api_port,
+            keep_on_failure=args.keep_on_failure,
+            controller_args=list(controller_args),
+            argocd_cm=argocd_cm,
         )
+        cluster.up(options, say=_say)
         print(f"kubeconfig: {cluster.kubeconfig}")
         print(f"export KUBECONFIG={cluster.kubeconfig}")
         return 0

@@ -16,6 +16,38 @@ PROVIDERS: tuple[Provider, ...] = ("embedded", "kind", "existing")
 KEEP: tuple[Keep, ...] = ("never", "on-failure", "always")
 
 
+def parse_setting(entry: str) -> tuple[str, str]:
+    """One `KEY=VALUE` argocd-cm entry, as --argocd-cm takes it; the value may contain '='."""
+    key, sep, value = entry.partition("=")
+    if not sep or not key.strip() or key != key.strip():
+        raise ConfigError(
+            f"argocd-cm entry {entry!r} must be KEY=VALUE with a non-empty key, "
+            "e.g. --argocd-cm timeout.reconciliation=10s"
+        )
+    return key, value
+
+
+def settings_from_options(
+    controller_args: list[str] | None, argocd_cm: list[str] | None
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Controller flags and argocd-cm data from repeated --controller-arg and --argocd-cm options."""
+    for arg in controller_args or []:
+        if not arg.startswith("--"):
+            raise ConfigError(
+                f"controller argument {arg!r} must be a flag starting with '--', given with '=', "
+                "e.g. --controller-arg=--self-heal-timeout-seconds=10"
+            )
+    cm: dict[str, str] = {}
+    for entry in argocd_cm or []:
+        key, value = parse_setting(entry)
+        if key in cm and cm[key] != value:
+            raise ConfigError(
+                f"argocd-cm key {key!r} is given twice, as {cm[key]!r} and {value!r}; give it once"
+            )
+        cm[key] = value
+    return tuple(controller_args or ()), cm
+
+
 @dataclass(frozen=True)
 class HarnessConfig:
     provider: Provider = "embedded"

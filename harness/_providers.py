@@ -6,14 +6,18 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kubernetes import client
 
 from harness._config import HarnessConfig
 from harness._errors import ConfigError
 from harness._kube import api_client
+from harness._versions import normalise_version
 from harness._webhook import LOOPBACK, WebhookEndpoint
+
+if TYPE_CHECKING:
+    from harness._embedded import EmbeddedCluster
 
 
 class RepoPublisher(Protocol):
@@ -67,8 +71,6 @@ def _say(msg: str) -> None:
 
 class EmbeddedProvider(Provider):
     def __init__(self) -> None:
-        from harness._embedded import EmbeddedCluster
-
         self.cluster: EmbeddedCluster | None = None
 
     def acquire(self, cfg: HarnessConfig) -> ClusterHandle:
@@ -78,6 +80,7 @@ class EmbeddedProvider(Provider):
         existing = EmbeddedCluster.attach(cfg.cluster_name)
         owned = True
         if existing and all(existing.running().values()):
+            _check_reusable(existing, cfg)
             _say(f"argocd-chaos: reusing running embedded cluster {cfg.cluster_name!r}")
             self.cluster, owned = existing, False
         else:
@@ -124,6 +127,30 @@ class EmbeddedProvider(Provider):
             return
         self.cluster.down()
         self.cluster = None
+
+
+def _check_reusable(existing: EmbeddedCluster, cfg: HarnessConfig) -> None:
+    """Refuse to run against a running cluster that is not what this run asks for.
+
+    Reusing by name is for speed; silently testing another Argo CD version, or other controller
+    settings, than the ones asked for would make the ledger lie.
+    """
+    differences = []
+    running_version = existing.versions.argocd
+    wanted = normalise_version(cfg.argocd_version) if cfg.argocd_version else None
+    if wanted is not None and wanted != running_version:
+        differences.append(f"Argo CD {running_version}, not {wanted}")
+    if list(cfg.controller_args) != list(existing.options.controller_args):
+        differences.append(
+            f"controller flags {list(existing.options.controller_args)}, not {list(cfg.controller_args)}"
+        )
+    if dict(cfg.argocd_cm) != dict(existing.options.argocd_cm):
+        differences.append(f"argocd-cm {dict(existing.options.argocd_cm)}, not {dict(cfg.argocd_cm)}")
+    if differences:
+        raise ConfigError(
+            f"the running embedded cluster {cfg.cluster_name!r} has {'; '.join(differences)}: take it down "
+            f"(argocd-chaos cluster down --name {cfg.cluster_name}) or pick another --cluster-name"
+        )
 
 
 def configured_webhook_endpoint(cfg: HarnessConfig) -> WebhookEndpoint | None:

@@ -29,7 +29,7 @@ from harness._claims_plugin import (
     record_outcome,
     write_environment,
 )
-from harness._config import KEEP, PROVIDERS, HarnessConfig, Keep, Provider
+from harness._config import KEEP, PROVIDERS, HarnessConfig, Keep, Provider, settings_from_options
 from harness._errors import ConfigError, HarnessError
 from harness._ledger import Ledger
 from harness._providers import ClusterHandle, provider_for
@@ -83,6 +83,22 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="let the existing provider change Argo CD settings every user of that Argo CD shares",
     )
     g.addoption(
+        "--controller-arg",
+        action="append",
+        default=[],
+        metavar="--FLAG=VALUE",
+        help="an extra argocd-application-controller flag, repeatable; give it with '=', e.g. "
+        "--controller-arg=--self-heal-timeout-seconds=10 (on kind and existing clusters it becomes the "
+        "argocd-cmd-params-cm key the controller reads)",
+    )
+    g.addoption(
+        "--argocd-cm",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an argocd-cm entry, repeatable, e.g. --argocd-cm timeout.reconciliation=10s",
+    )
+    g.addoption(
         "--webhook-host",
         default=None,
         type=_webhook_host,
@@ -97,6 +113,12 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the claim (C1..C11) a suite test checks")
     env_timeouts = Timeouts.from_env()
+    try:
+        controller_args, argocd_cm = settings_from_options(
+            config.getoption("--controller-arg"), config.getoption("--argocd-cm")
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     cfg = HarnessConfig(
         provider=cast(Provider, config.getoption("--cluster")),
         argocd_version=config.getoption("--argocd-version"),
@@ -110,6 +132,8 @@ def pytest_configure(config: pytest.Config) -> None:
         allow_global_config=bool(config.getoption("--allow-global-config")),
         webhook_host=config.getoption("--webhook-host"),
         run_id=RUN_ID,
+        controller_args=controller_args,
+        argocd_cm=argocd_cm,
     )
     config.stash[config_key] = cfg
     config.stash[ledger_key] = Ledger()

@@ -221,3 +221,17 @@ def test_down_stops_the_processes_and_removes_the_state(
     assert not rec.alive()
     assert not state_dir.exists()
     assert main(["cluster", "status"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--argocd-cm", "novalue"], "argocd-cm entry 'novalue' must be KEY=VALUE"),
+        (["--controller-arg", "x"], "controller argument 'x' must be a flag starting with '--'"),
+    ],
+)
+def test_up_with_bad_settings_fails_before_building(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str], offline: None
+) -> None:
+    assert main(["cluster", "up", "--name", "ok", *args]) == 2
+    assert message in capsys.readouterr().err

@@ -87,6 +87,37 @@ def test_webhook_host_reaches_the_config(pytester: pytest.Pytester) -> None:
     run(pytester, "--webhook-host", "10.9.8.7").assert_outcomes(passed=1)
 
 
+def test_controller_settings_reach_the_config(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        "def test_c(chaos_config):\n"
+        "    assert chaos_config.controller_args == ('--self-heal-timeout-seconds=10', '--x')\n"
+        "    assert dict(chaos_config.argocd_cm) == {'timeout.reconciliation': '10s', 'a': 'b=c'}\n"
+    )
+    result = run(
+        pytester, "--controller-arg=--self-heal-timeout-seconds=10", "--controller-arg=--x",
+        "--argocd-cm", "timeout.reconciliation=10s", "--argocd-cm", "a=b=c",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--argocd-cm", "novalue"], "*argocd-cm entry 'novalue' must be KEY=VALUE*"),
+        (["--argocd-cm", "=v"], "*argocd-cm entry '=v' must be KEY=VALUE*"),
+        (["--argocd-cm", "k=1", "--argocd-cm", "k=2"], "*argocd-cm key 'k' is given twice*"),
+        (["--controller-arg", "self-heal"], "*controller argument 'self-heal' must be a flag*"),
+    ],
+)
+def test_bad_controller_settings_are_usage_errors(
+    pytester: pytest.Pytester, args: list[str], message: str
+) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = run(pytester, *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
 CONFIG_TEST = """
 def test_config(chaos_config):
     import json, os
