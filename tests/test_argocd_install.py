@@ -8,7 +8,6 @@ host's git against a temporary directory.
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import subprocess
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from testkit.git import git, make_work_repo, push_two_revisions_and_clone
 
 from harness import _argocd_install as install
 from harness import _wait
@@ -650,22 +650,6 @@ def test_push_argv(tmp_path: Path) -> None:
     )  # fmt: skip
 
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@localhost",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@localhost",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
 @pytest.fixture
 def fake_kubectl(tmp_path: Path) -> Path:
     """A kubectl whose `exec ... -- CMD` runs CMD here: the pod's side of the push, on this host."""
@@ -678,13 +662,7 @@ def fake_kubectl(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def work_repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "chaos-abc123"
-    repo.mkdir()
-    git("init", "-q", "-b", "main", cwd=repo)
-    (repo / "job.yaml").write_text("kind: Job\n")
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "revision 1", cwd=repo)
-    return repo
+    return make_work_repo(tmp_path)
 
 
 @pytest.fixture
@@ -721,32 +699,12 @@ def test_push_through_kubectl_exec_then_serve_read_only(
     base, port = daemon
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
     server = GitServer(Kubectl(str(fake_kubectl), tmp_path / "kube config"), base=str(base))
-    server.push(work_repo)
-    first = git("rev-parse", "HEAD", cwd=work_repo)
+    push_two_revisions_and_clone(server, work_repo, f"git://127.0.0.1:{port}/chaos-abc123.git", tmp_path)
+    # The first push created the bare repo with HEAD on the pushed branch, which Argo CD's HEAD follows.
     assert (
         git("--git-dir", str(base / "chaos-abc123.git"), "symbolic-ref", "HEAD", cwd=tmp_path)
         == "refs/heads/main"
     )
-
-    (work_repo / "job.yaml").write_text("kind: Job\nrevision: 2\n")
-    git("commit", "-q", "-am", "revision 2", cwd=work_repo)
-    server.push(work_repo)  # the second push finds the repo and only sends what is new
-    second = git("rev-parse", "HEAD", cwd=work_repo)
-
-    # What Argo CD's repo-server does: ls-remote and fetch HEAD over git://.
-    url = f"git://127.0.0.1:{port}/chaos-abc123.git"
-    assert git("ls-remote", url, "HEAD", cwd=tmp_path).split()[0] == second
-    clone = tmp_path / "clone"
-    git("clone", "-q", url, str(clone), cwd=tmp_path)
-    assert (clone / "job.yaml").read_text() == "kind: Job\nrevision: 2\n"
-    assert git("log", "--format=%H", cwd=clone).split() == [second, first]
-
-    # The daemon serves read-only: nothing in the cluster can push.
-    p = subprocess.run(
-        ["git", "push", url, "HEAD:refs/heads/other"], cwd=clone, capture_output=True, text=True, check=False
-    )
-    assert p.returncode != 0
-    assert "service not enabled" in p.stderr
 
 
 def test_push_failure_names_the_repo_and_how_to_look(tmp_path: Path, work_repo: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testkit.fixtures import job_name, jobs
 
 from harness import _kwok_stages as stages
 from harness._fixtures import FIXTURES_DIR, FixtureApp
@@ -314,31 +315,22 @@ def test_switch_configmap_rejects_bad_codes(bad: Any) -> None:
 # -- every fixture ------------------------------------------------------------------------------------
 
 
-def _jobs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [d for d in docs if d.get("kind") == "Job"]
-
-
-def _job_name(job: dict[str, Any]) -> str:
-    meta = job["metadata"]
-    return str(meta.get("name") or meta["generateName"].rstrip("-"))
-
-
 @pytest.mark.parametrize("fixture", FIXTURES)
 def test_every_fixture_hook_runs_as_annotated(sh: Shell, fixture: str) -> None:
     app = FixtureApp.load(fixture)
-    jobs = _jobs(app.docs)
-    assert jobs, f"fixture {fixture} has no hook Job"
-    for job in _jobs(to_real_manifests(app.docs)):
+    hooks = jobs(app.docs)
+    assert hooks, f"fixture {fixture} has no hook Job"
+    for job in jobs(to_real_manifests(app.docs)):
         for c in job["spec"]["template"]["spec"]["containers"]:
-            assert sh.run(c["command"])[0] == 0, (fixture, _job_name(job))  # fixtures succeed by default
+            assert sh.run(c["command"])[0] == 0, (fixture, job_name(job))  # fixtures succeed by default
 
 
 @pytest.mark.parametrize("fixture", FIXTURES)
 def test_every_fixture_hook_fails_as_the_suites_make_it_fail(sh: Shell, fixture: str) -> None:
     app = FixtureApp.load(fixture)
-    for i, job in enumerate(_jobs(app.docs)):
-        failing = app.copy().with_hook_outcome(_job_name(job), "fail", exit_code=2 + i, duration="100ms")
-        translated = _jobs(to_real_manifests(failing.docs))[i]
+    for i, job in enumerate(jobs(app.docs)):
+        failing = app.copy().with_hook_outcome(job_name(job), "fail", exit_code=2 + i, duration="100ms")
+        translated = jobs(to_real_manifests(failing.docs))[i]
         code, took, _, _ = sh.run(translated["spec"]["template"]["spec"]["containers"][0]["command"])
         assert (code, took >= 0.1) == (2 + i, True)
 

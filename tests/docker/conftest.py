@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from dockerkit import DockerEngine
+from testkit.docker import DockerEngine
 
 from harness._wait import Expectation, Outcome, expect, failed, met, pending
 

@@ -22,28 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerkit import DockerEngine
+from testkit.docker import DockerEngine
+from testkit.git import make_work_repo, push_two_revisions_and_clone
 
 from harness import _argocd_install as install
 from harness._wait import Expectation, Outcome, expect, failed, met, pending
 
 pytestmark = pytest.mark.docker
 
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@localhost",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@localhost",
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
 GIT_FILES = ("/usr/bin/git", "/usr/lib/git-core/git", "/usr/lib/git-core/git-daemon")
-
-
-def git(*args: str, cwd: Path) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 def _shared_libraries(binary: str) -> list[str]:
@@ -175,13 +162,7 @@ def _wait_listening(engine: DockerEngine, name: str, ip: str) -> None:
 
 @pytest.fixture
 def work_repo(tmp_path: Path) -> Path:
-    repo = tmp_path / "chaos-abc123"
-    repo.mkdir()
-    git("init", "-q", "-b", "main", cwd=repo)
-    (repo / "job.yaml").write_text("kind: Job\n")
-    git("add", "-A", cwd=repo)
-    git("commit", "-q", "-m", "revision 1", cwd=repo)
-    return repo
+    return make_work_repo(tmp_path)
 
 
 def test_push_through_exec_and_clone_over_git_protocol_under_the_pods_security_settings(
@@ -189,27 +170,9 @@ def test_push_through_exec_and_clone_over_git_protocol_under_the_pods_security_s
 ) -> None:
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
     server = install.GitServer(install.Kubectl(str(git_server.kubectl), tmp_path / "kubeconfig"))
-    server.push(work_repo)
-    first = git("rev-parse", "HEAD", cwd=work_repo)
-    (work_repo / "job.yaml").write_text("kind: Job\nrevision: 2\n")
-    git("commit", "-q", "-am", "revision 2", cwd=work_repo)
-    server.push(work_repo)
-    second = git("rev-parse", "HEAD", cwd=work_repo)
-
     # What the repo-server does, by the container's address instead of the Service's name.
     url = f"git://{git_server.ip}:{install.GIT_PORT}/chaos-abc123.git"
-    assert git("ls-remote", url, "HEAD", cwd=tmp_path).split()[0] == second
-    clone = tmp_path / "clone"
-    git("clone", "-q", url, str(clone), cwd=tmp_path)
-    assert (clone / "job.yaml").read_text() == "kind: Job\nrevision: 2\n"
-    assert git("log", "--format=%H", cwd=clone).split() == [second, first]
-
-    # Read-only over git://: nothing in the cluster can push.
-    p = subprocess.run(
-        ["git", "push", url, "HEAD:refs/heads/other"], cwd=clone, capture_output=True, text=True, check=False
-    )
-    assert p.returncode != 0
-    assert "service not enabled" in p.stderr
+    push_two_revisions_and_clone(server, work_repo, url, tmp_path)
 
 
 def test_pushed_repos_belong_to_the_pods_user_on_the_emptydir(

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerkit import Containers, DockerEngine
+from testkit.docker import Containers, DockerEngine
+from testkit.fixtures import job_name, jobs
 
 from harness._fixtures import FIXTURES_DIR, FixtureApp
 from harness._hook_commands import (
@@ -40,35 +41,26 @@ def containers(docker_engine: DockerEngine, busybox_image: str) -> Iterator[Cont
         c.remove_all()
 
 
-def _jobs(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [d for d in docs if d.get("kind") == "Job"]
-
-
-def _job_name(job: dict[str, Any]) -> str:
-    meta = job["metadata"]
-    return str(meta.get("name") or meta["generateName"].rstrip("-"))
-
-
 @pytest.mark.parametrize("fixture", FIXTURES)
 def test_every_fixture_hook_fails_in_a_container_as_the_suites_make_it_fail(
     containers: Containers, fixture: str
 ) -> None:
     app = FixtureApp.load(fixture)
-    jobs = _jobs(app.docs)
-    assert jobs, f"fixture {fixture} has no hook Job"
-    for i, job in enumerate(jobs):
-        failing = app.copy().with_hook_outcome(_job_name(job), "fail", exit_code=2 + i, duration="200ms")
-        translated = _jobs(to_real_manifests(failing.docs))[i]
+    hooks = jobs(app.docs)
+    assert hooks, f"fixture {fixture} has no hook Job"
+    for i, job in enumerate(hooks):
+        failing = app.copy().with_hook_outcome(job_name(job), "fail", exit_code=2 + i, duration="200ms")
+        translated = jobs(to_real_manifests(failing.docs))[i]
         for c in translated["spec"]["template"]["spec"]["containers"]:
             code, took = containers.run(c)
-            assert (code, took >= 0.2) == (2 + i, True), (fixture, _job_name(job), c["name"])
+            assert (code, took >= 0.2) == (2 + i, True), (fixture, job_name(job), c["name"])
 
 
 @pytest.mark.parametrize("fixture", FIXTURES)
 def test_every_fixture_hook_succeeds_in_a_container_by_default(containers: Containers, fixture: str) -> None:
-    for job in _jobs(to_real_manifests(FixtureApp.load(fixture).docs)):
+    for job in jobs(to_real_manifests(FixtureApp.load(fixture).docs)):
         for c in job["spec"]["template"]["spec"]["containers"]:
-            assert containers.run(c)[0] == 0, (fixture, _job_name(job), c["name"])
+            assert containers.run(c)[0] == 0, (fixture, job_name(job), c["name"])
 
 
 def _switched_container() -> dict[str, Any]:

@@ -19,8 +19,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from dockerkit import DockerEngine
 from kubernetes import client
+from testkit.docker import DockerEngine
 
 from harness import _pki
 from harness._build import find_build

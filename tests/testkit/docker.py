@@ -1,5 +1,4 @@
-"""Small helpers for driving a Docker engine from the tests in this folder (imported by name: pytest
-puts this folder on sys.path, as it has no __init__.py)."""
+"""Driving a Docker engine from the tests: one engine handle, and pod-template containers run in it."""
 
 from __future__ import annotations
 
