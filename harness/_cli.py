@@ -60,6 +60,18 @@ def _parser() -> argparse.ArgumentParser:
 
     cl = sub.add_parser("claims", help="print the last claims ledger")
     cl.add_argument("--reports", default="reports", help="reports directory (default: reports)")
+    cl.add_argument(
+        "--compare",
+        default=None,
+        metavar="OLD_REPORTS",
+        help="compare with the ledger of an earlier run (its reports directory or claims.json): "
+        "verdicts, every check that differs, and measured figures side by side",
+    )
+    cl.add_argument(
+        "--fail-on-change",
+        action="store_true",
+        help="with --compare: exit 1 when a verdict or a check differs (an upgrade gate for CI)",
+    )
     return p
 
 
@@ -89,8 +101,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         path = Path(args.reports) / "claims.json"
         if not path.is_file():
             raise ConfigError(f"no ledger at {path}; run `make chaos` first (or pass --reports DIR)")
-        print(format_ledger_table(load_ledger(path)))
-        return 0
+        if args.compare is None:
+            if args.fail_on_change:
+                raise ConfigError("--fail-on-change needs --compare OLD_REPORTS: there is nothing to compare")
+            print(format_ledger_table(load_ledger(path)))
+            return 0
+        from harness._ledger_diff import diff_ledgers, format_ledger_diff
+
+        diff = diff_ledgers(load_ledger(Path(args.compare)), load_ledger(path))
+        print(format_ledger_diff(diff, args.compare, args.reports), end="")
+        return 1 if args.fail_on_change and diff.changed else 0
     return _cluster(args)
 
 
