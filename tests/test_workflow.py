@@ -33,6 +33,7 @@ ALLOWED_ACTIONS = {
     "actions/cache/restore": "v4",
     "actions/cache/save": "v4",
     "actions/upload-artifact": "v4",
+    "actions/download-artifact": "v4",
 }
 
 Step = dict[str, Any]
@@ -151,14 +152,18 @@ def test_every_job_has_a_timeout_and_a_pinned_runner(workflow: dict[Any, Any]) -
         assert re.fullmatch(r"ubuntu-\d\d\.\d\d", job["runs-on"]), name
 
 
+def _runs_go_or_make(step: Step) -> bool:
+    return bool(re.search(r"^\s*(go|make) ", str(step.get("run", "")), re.M))
+
+
 def test_go_is_set_up_and_checked_before_it_is_used(workflow: dict[Any, Any]) -> None:
     for name, job in workflow["jobs"].items():
+        if not any(_runs_go_or_make(s) for s in _steps(job)):
+            continue  # the compare job reads ledgers with Python only
         setup = _index(job, lambda s: _uses(s) == "actions/setup-go", "sets up Go")
         assert _steps(job)[setup]["with"]["cache"] is False, f"{name}: no go.sum to key setup-go's cache"
         check = _index(job, lambda s: "go env GOVERSION" in str(s.get("run", "")), "checks the toolchain")
-        first_go = _index(
-            job, lambda s: re.search(r"^\s*(go|make) ", str(s.get("run", "")), re.M), "runs go or make"
-        )
+        first_go = _index(job, _runs_go_or_make, "runs go or make")
         assert setup < check <= first_go, name
 
 
@@ -318,3 +323,39 @@ def test_cleanup_is_the_last_step_and_always_runs(workflow: dict[Any, Any], job_
     assert last["if"] == "always()"
     assert "run" in last
     assert "Clean up" in last["name"]
+
+
+# --- comparing the ledgers ------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compare_job(workflow: dict[Any, Any]) -> Job:
+    return workflow["jobs"]["compare"]
+
+
+def test_compare_job_runs_after_both_suites_even_when_they_fail(compare_job: Job) -> None:
+    assert set(compare_job["needs"]) == {"kind", "embedded"}
+    assert compare_job["if"] == "always()"
+
+
+def test_compare_job_compares_the_uploaded_ledgers_of_the_matrix(
+    workflow: dict[Any, Any], compare_job: Job, kind_job: Job, embedded_job: Job
+) -> None:
+    download = _steps(compare_job)[
+        _index(compare_job, lambda s: _uses(s) == "actions/download-artifact", "downloads")
+    ]
+    assert download["with"] == {"pattern": "chaos-*", "path": "ledgers"}
+    run = _steps(compare_job)[
+        _index(compare_job, lambda s: "--compare" in str(s.get("run", "")), "compares")
+    ]["run"]
+    assert "GITHUB_STEP_SUMMARY" in run
+    compared = re.findall(r'compare "[^"]+" (\S+) (\S+)', run)
+    newest, previous = kind_job["strategy"]["matrix"]["argocd"]
+    (embedded,) = embedded_job["strategy"]["matrix"]["argocd"]
+    assert compared == [
+        (f"ledgers/chaos-kind-{previous}", f"ledgers/chaos-kind-{newest}"),
+        (f"ledgers/chaos-embedded-{embedded}", f"ledgers/chaos-kind-{newest}"),
+    ]
+    # The directories are the artifact names the suite jobs upload.
+    assert _normalise_matrix_ref(_steps(kind_job)[-2]["with"]["name"]) == "chaos-kind-${{ matrix.argocd }}"
+    assert "fail-on-change" not in run  # the nightly run records behaviour; it does not gate on it
