@@ -55,6 +55,28 @@ def gaps(times: list[float]) -> list[float]:
     return [round(b - a, 2) for a, b in zip(times, times[1:], strict=False)]
 
 
+#: A gap this much larger than the one before counts as growth, not jitter.
+_GROWTH = 1.5
+
+
+def spacing(intervals: list[float], *, nominal: float) -> str:
+    """The shape of a series of gaps, in words, for a claim about how far apart events are.
+
+    A check that compares the gaps themselves would differ on every run (a heal lands 1.7 s or 2.1 s
+    after the last one), so comparing two ledgers would report a change where the controller behaved
+    the same. The shape (constant near the claimed spacing, growing, or neither) is what the claim is
+    about and is stable; the numbers go into the evidence.
+    """
+    if not intervals:
+        return "no gaps measured"
+    tolerance = max(1.0, 0.25 * nominal)
+    if all(abs(g - nominal) <= tolerance for g in intervals):
+        return f"constant, about {nominal:g} s"
+    if len(intervals) > 1 and all(b > a * _GROWTH for a, b in zip(intervals, intervals[1:], strict=False)):
+        return "growing with each one"
+    return "irregular"
+
+
 class Timeline:
     """Samples every `interval` seconds until stopped; use as a context manager."""
 

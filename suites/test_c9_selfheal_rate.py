@@ -8,7 +8,7 @@ from harness import AppUnderTest, ClusterHandle, FixtureApp
 from harness._chaos import DriftInjector
 from harness._claims_plugin import ClaimContext
 from harness._controller_flags import flag_defaults
-from harness._timeline import Timeline, gaps
+from harness._timeline import Timeline, gaps, spacing
 from suites.conftest import deploy_self_healing
 
 DRIFTS = 4
@@ -43,8 +43,8 @@ def test_gaps_between_consecutive_self_heal_syncs(
     assert (
         claim.check(
             "consecutive self-heal syncs are 5 s apart",
-            claimed=[5.0] * (DRIFTS - 1),
-            observed=[round(g) * 1.0 for g in heal_gaps],
+            claimed=spacing([5.0] * (DRIFTS - 1), nominal=5.0),
+            observed=spacing(heal_gaps, nominal=5.0),
         )
         is False
     )

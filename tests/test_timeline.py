@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from harness import _timeline
 from harness._controller_flags import flag_defaults
-from harness._timeline import JobRun, RetryMark, Timeline, gaps
+from harness._timeline import JobRun, RetryMark, Timeline, gaps, spacing
 from harness._wait import Expectation, Outcome, expect
 
 API = cast(client.ApiClient, object())
@@ -456,3 +456,20 @@ def test_flag_defaults_honour_the_prefix(controller_bin: Path) -> None:
         "self-heal-backoff-timeout-seconds": "2",
     }
     assert flag_defaults(controller_bin, prefix="no-such-") == {}
+
+
+@pytest.mark.parametrize(
+    ("intervals", "expected"),
+    [
+        ([5.0, 5.0, 5.0], "constant, about 5 s"),
+        ([4.2, 5.9, 5.0], "constant, about 5 s"),
+        ([1.68, 6.04, 17.88], "growing with each one"),  # v3.6.0's self-heal backoff
+        ([2.07, 6.07, 18.02], "growing with each one"),
+        ([1.0, 6.0, 18.0], "growing with each one"),
+        ([6.0, 2.0, 18.0], "irregular"),
+        ([12.0], "irregular"),
+        ([], "no gaps measured"),
+    ],
+)
+def test_spacing_names_the_shape_not_the_numbers(intervals: list[float], expected: str) -> None:
+    assert spacing(intervals, nominal=5.0) == expected
