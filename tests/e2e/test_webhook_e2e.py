@@ -17,6 +17,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from harness._providers import ClusterHandle
+from harness._wait import Expectation, Outcome, expect, met, pending
 from harness._webhook import MutatingWebhook
 
 pytestmark = pytest.mark.cluster
@@ -49,12 +50,25 @@ def namespace(core: client.CoreV1Api) -> Iterator[str]:
             metadata=client.V1ObjectMeta(name=name, labels={"app.kubernetes.io/managed-by": "argocd-chaos"})
         )
     )
+    # The controller-manager writes kube-root-ca.crt into every new namespace, a ConfigMap create the
+    # webhook would intercept if it landed after start(); wait for it, so every call a test sees is its own.
+    expect(Expectation(f"namespace {name} has its kube-root-ca.crt", lambda: _has_root_ca(core, name)))
     yield name
     try:
         core.delete_namespace(name)
     except ApiException as exc:
         if exc.status != 404:
             raise
+
+
+def _has_root_ca(core: client.CoreV1Api, namespace: str) -> Outcome:
+    try:
+        core.read_namespaced_config_map("kube-root-ca.crt", namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return pending("not published yet")
+        raise
+    return met("published")
 
 
 def _webhook(api: client.ApiClient, namespace: str, tmp_path: Path, **kwargs: Any) -> MutatingWebhook:
