@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
@@ -39,7 +38,7 @@ from harness._hook_commands import HOOK_IMAGE
 from harness._kind import RealClusterRepos
 from harness._kube import api_client
 from harness._paths import state_root
-from harness._providers import ClusterHandle, Provider, configured_webhook_endpoint
+from harness._providers import ClusterHandle, Provider, configured_webhook_endpoint, say
 from harness._seed import ARGOCD_NAMESPACE
 from harness._versions import normalise_version
 
@@ -48,10 +47,6 @@ VERSION_LABEL: Final = "app.kubernetes.io/version"
 SETTINGS_ROLLOUT_TIMEOUT: Final = 300.0
 GIT_SERVER_TIMEOUT: Final = 300.0
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def require_context(cfg: HarnessConfig) -> str:
@@ -249,7 +244,7 @@ class ExistingProvider(RealClusterRepos, Provider):
         api = api_client(kubeconfig)
         try:
             found = find_argocd(api, context)
-            _say(
+            say(
                 f"argocd-chaos: Argo CD {found.version} ({found.controller_kind}/{install.CONTROLLER}, "
                 f"image {found.image}) on Kubernetes {found.kubernetes} in context {context!r}"
             )
@@ -314,7 +309,7 @@ class ExistingProvider(RealClusterRepos, Provider):
             ],
             field_manager=install.SETTINGS_FIELD_MANAGER,
         )
-        _say(f"argocd-chaos: applied controller settings (hash {settings_hash}); waiting for the controller")
+        say(f"argocd-chaos: applied controller settings (hash {settings_hash}); waiting for the controller")
         install.wait_rolled_out(
             install.workloads_lister(api, ARGOCD_NAMESPACE),
             [(found.controller_kind, install.CONTROLLER)],
@@ -334,7 +329,7 @@ class ExistingProvider(RealClusterRepos, Provider):
     def _sweep(self, handle: ClusterHandle, *, keep: bool) -> None:
         selector = f"{LABEL_RUN}={self.run_id}"
         if keep:
-            _say(
+            say(
                 f"argocd-chaos: leaving this run's objects in context {handle.name!r}; remove them with "
                 f"`kubectl --context {handle.name} -n {ARGOCD_NAMESPACE} delete applications -l {selector}` "
                 f"and `kubectl --context {handle.name} delete namespaces -l {selector}`"
@@ -347,7 +342,7 @@ class ExistingProvider(RealClusterRepos, Provider):
             deleted = sweep(api, self.run_id)
         finally:
             api.close()
-        _say(f"argocd-chaos: swept {len(deleted)} objects labelled {selector} from context {handle.name!r}")
+        say(f"argocd-chaos: swept {len(deleted)} objects labelled {selector} from context {handle.name!r}")
 
 
 def _read_workload(api: client.ApiClient, kind: str) -> dict[str, Any]:

@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -40,7 +39,7 @@ from harness._embedded import validate_name
 from harness._errors import ClusterSetupError, ConfigError, HarnessError
 from harness._hook_commands import HOOK_IMAGE, to_real_manifests
 from harness._paths import state_root
-from harness._providers import ClusterHandle, Provider, configured_webhook_endpoint
+from harness._providers import ClusterHandle, Provider, configured_webhook_endpoint, say
 from harness._seed import ARGOCD_NAMESPACE
 
 KIND_VERSION: Final = "v0.33.0"
@@ -54,10 +53,6 @@ ARGOCD_ROLLOUT_TIMEOUT: Final = 600.0
 GIT_SERVER_TIMEOUT: Final = 300.0
 _PROBE_TIMEOUT: Final = 60.0
 _KIND_VERSION_RE = re.compile(r"\bv?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.+-]+)?)\b")
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
 
 
 def _last_line(text: str) -> str:
@@ -206,12 +201,12 @@ class KindProvider(RealClusterRepos, Provider):
         docker_version = require_docker_engine()
         kind = find_kind(cfg.kind_path)
         found = kind_version(kind)
-        _say(
+        say(
             f"argocd-chaos: kind {found} ({kind}); pinned kind {KIND_VERSION}, node image {KIND_NODE_IMAGE}; "
             f"Docker engine {docker_version}"
         )
         if found != KIND_VERSION:
-            _say(
+            say(
                 f"argocd-chaos: warning: the node image is published for kind {KIND_VERSION}, and kind "
                 f"supports node images only with their own release; `{KIND_INSTALL}` builds the pinned one."
             )
@@ -236,7 +231,7 @@ class KindProvider(RealClusterRepos, Provider):
         t0 = time.monotonic()
         try:
             if owned:
-                _say(f"argocd-chaos: creating kind cluster {name!r} from {KIND_CONFIG}")
+                say(f"argocd-chaos: creating kind cluster {name!r} from {KIND_CONFIG}")
                 try:
                     self.cluster.create(config_file=KIND_CONFIG)
                 except subprocess.CalledProcessError as exc:
@@ -246,13 +241,13 @@ class KindProvider(RealClusterRepos, Provider):
                         "its output is above",
                     ) from None
             else:
-                _say(f"argocd-chaos: reusing running kind cluster {name!r}")
+                say(f"argocd-chaos: reusing running kind cluster {name!r}")
                 text = _run(
                     [kind, "get", "kubeconfig", f"--name={name}"], "kubeconfig of the running cluster"
                 )
                 kubeconfig.write_text(text)
             os.chmod(kubeconfig, 0o600)
-            _say(f"argocd-chaos: export KUBECONFIG={kubeconfig}")
+            say(f"argocd-chaos: export KUBECONFIG={kubeconfig}")
             self._load_local_images(kind, name)
             kubectl = install.Kubectl(kubectl_path, kubeconfig)
             handle = self._install(cfg, kubectl, name, kubeconfig, owned, found)
@@ -284,7 +279,7 @@ class KindProvider(RealClusterRepos, Provider):
                 manifest=cfg.argocd_manifest,
                 settings=settings,
                 timeout=ARGOCD_ROLLOUT_TIMEOUT,
-                say=_say,
+                say=say,
             )
             self.git = install.GitServer(kubectl)
             self.git.deploy(
@@ -330,12 +325,12 @@ class KindProvider(RealClusterRepos, Provider):
                 timeout=_PROBE_TIMEOUT,
             )
             if p.returncode != 0:
-                _say(f"argocd-chaos: {image} is not in the local Docker images; the node pulls it")
+                say(f"argocd-chaos: {image} is not in the local Docker images; the node pulls it")
                 continue
             try:
                 self.cluster.load_docker_image(image)
             except subprocess.CalledProcessError as exc:
-                _say(
+                say(
                     f"argocd-chaos: warning: `kind load docker-image {image}` failed ({exc}); "
                     "the node pulls it"
                 )
@@ -344,7 +339,7 @@ class KindProvider(RealClusterRepos, Provider):
         if self.cluster is None or not owned:
             return
         if cfg.keep_cluster in ("on-failure", "always"):
-            _say(f"argocd-chaos: kept the kind cluster {self.name!r} that failed to set up, for inspection")
+            say(f"argocd-chaos: kept the kind cluster {self.name!r} that failed to set up, for inspection")
             return
         self.export_logs(cfg.reports_dir / "kind-logs")
         with contextlib.suppress(Exception):
@@ -360,19 +355,19 @@ class KindProvider(RealClusterRepos, Provider):
         try:
             p = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            _say(f"argocd-chaos: warning: `{' '.join(argv)}` failed: {exc}")
+            say(f"argocd-chaos: warning: `{' '.join(argv)}` failed: {exc}")
             return None
         if p.returncode != 0:
-            _say(f"argocd-chaos: warning: `{' '.join(argv)}` failed: {_last_line(p.stderr)}")
+            say(f"argocd-chaos: warning: `{' '.join(argv)}` failed: {_last_line(p.stderr)}")
             return None
-        _say(f"argocd-chaos: kind logs exported to {dest}")
+        say(f"argocd-chaos: kind logs exported to {dest}")
         return dest
 
     def release(self, handle: ClusterHandle, *, keep: bool) -> None:
         if self.cluster is None:
             return
         if keep or not handle.owned:
-            _say(
+            say(
                 f"argocd-chaos: keeping kind cluster {handle.name!r}; export KUBECONFIG={handle.kubeconfig}; "
                 f"delete it with `kind delete cluster --name {handle.name}`"
             )

@@ -65,7 +65,8 @@ class Provider:
         raise NotImplementedError
 
 
-def _say(msg: str) -> None:
+def say(msg: str) -> None:
+    """Progress for the person at the terminal: stderr, so it never mixes with pytest's report."""
     print(msg, file=sys.stderr, flush=True)
 
 
@@ -81,17 +82,17 @@ class EmbeddedProvider(Provider):
         owned = True
         if existing and all(existing.running().values()):
             _check_reusable(existing, cfg)
-            _say(f"argocd-chaos: reusing running embedded cluster {cfg.cluster_name!r}")
+            say(f"argocd-chaos: reusing running embedded cluster {cfg.cluster_name!r}")
             self.cluster, owned = existing, False
         else:
-            build = ensure_build(cfg.argocd_version, out=_say)
+            build = ensure_build(cfg.argocd_version, out=say)
             self.cluster = EmbeddedCluster(cfg.cluster_name, build)
             options = EmbeddedOptions(
                 name=cfg.cluster_name,
                 controller_args=list(cfg.controller_args),
                 argocd_cm=dict(cfg.argocd_cm),
             )
-            self.cluster.up(options, say=_say)
+            self.cluster.up(options, say=say)
         c = self.cluster
         v = c.versions
         return ClusterHandle(
@@ -120,7 +121,7 @@ class EmbeddedProvider(Provider):
         if self.cluster is None:
             return
         if keep or not handle.owned:
-            _say(
+            say(
                 f"argocd-chaos: keeping cluster {handle.name!r}; export KUBECONFIG={handle.kubeconfig}; "
                 f"stop it with `argocd-chaos cluster down --name {handle.name}`"
             )

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from testkit.clock import FakeClock
 
-from harness import _process
+from harness import _process, _wait
 from harness._build import ARGOCD_ALIASES, ARGOCD_SCRIPTS, BINARIES, Build
 from harness._versions import BuildVersions
 
@@ -103,3 +104,12 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
                 pass
         # Reap (or notice that `_process` already reaped) so Popen does not warn in __del__.
         p.wait(timeout=10)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """`harness._wait` on a fake clock: waits finish at once and record what they slept."""
+    fake = FakeClock()
+    monkeypatch.setattr(_wait, "_now", fake.time)
+    monkeypatch.setattr(_wait, "_sleep", fake.sleep)
+    return fake

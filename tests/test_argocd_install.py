@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 import yaml
+from testkit.clock import FakeClock
 from testkit.git import git, make_work_repo, push_two_revisions_and_clone
 
 from harness import _argocd_install as install
-from harness import _wait
 from harness._argocd_install import (
     CMD_PARAMS_CM,
     INSTALL_FIELD_MANAGER,
@@ -69,25 +69,6 @@ def fake_run(monkeypatch: pytest.MonkeyPatch) -> Callable[..., FakeRun]:
         return fake
 
     return install_fake
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(_wait, "_now", fake.time)
-    monkeypatch.setattr(_wait, "_sleep", fake.sleep)
-    return fake
 
 
 def controller_doc(
@@ -395,7 +376,8 @@ _FLAG_SOURCE = (
 
 
 @pytest.mark.skipif(
-    not _FLAG_SOURCE.is_file(), reason="Argo CD v3.6.1 module source not in the Go module cache"
+    not _FLAG_SOURCE.is_file(),
+    reason="Argo CD v3.6.1 module source not in the Go module cache; `make build` downloads it",
 )
 def test_flag_table_matches_the_v3_6_1_controller_source() -> None:
     """Every flag the release's manifest wires to a ConfigMap maps to the variable the source reads."""
@@ -492,7 +474,7 @@ def test_wait_rolled_out_stops_at_a_failed_rollout(clock: FakeClock) -> None:
         install.wait_rolled_out(
             lambda: [bad], [("Deployment", "argocd-repo-server")], namespace="argocd", timeout=60
         )
-    assert clock.now == 0  # no waiting for a rollout that cannot finish
+    assert clock.sleeps == []  # no waiting for a rollout that cannot finish
 
 
 # -- install flow -------------------------------------------------------------------------------------
@@ -571,7 +553,8 @@ def test_install_rollout_timeout_is_a_setup_error_naming_the_workload(
 
 
 @pytest.mark.skipif(
-    not (ARGO_MODULE_DIR / "manifests" / "install.yaml").is_file(), reason="v3.6.1 not cached"
+    not (ARGO_MODULE_DIR / "manifests" / "install.yaml").is_file(),
+    reason="Argo CD v3.6.1 module not in the Go module cache; `make build` downloads it",
 )
 def test_real_v3_6_1_manifest_is_understood() -> None:
     docs = install.load_documents(ARGO_MODULE_DIR / "manifests" / "install.yaml")

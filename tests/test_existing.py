@@ -7,18 +7,17 @@ API responses, not a mocked client.
 
 from __future__ import annotations
 
-import json
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
+from testkit.http import reply_json, serving
 
 from harness._argocd import LABEL_RUN
 from harness._config import HarnessConfig
@@ -96,28 +95,16 @@ def fake_api() -> Iterator[FakeApi]:
                     "reason": "NotFound",
                     "code": 404,
                 }
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            reply_json(self, status, body)
 
         do_GET = do_DELETE = do_PATCH = do_POST = _answer
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    api.url = f"http://127.0.0.1:{server.server_address[1]}"
-    t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
-    t.start()
-    try:
+    with serving(Handler) as url:
+        api.url = url
         yield api
-    finally:
-        server.shutdown()
-        server.server_close()
-        t.join()
 
 
 def workload(kind: str, name: str, *, ready: int = 1, replicas: int = 1, **extra: Any) -> dict[str, Any]:

@@ -4,8 +4,8 @@ import time
 from collections.abc import Callable, Iterable
 
 import pytest
+from testkit.clock import FakeClock
 
-from harness import _wait
 from harness._errors import HarnessError
 from harness._wait import (
     ConsistencyError,
@@ -24,29 +24,6 @@ from harness._wait import (
     pending,
     simple,
 )
-
-
-class FakeClock:
-    """A clock that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def time(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    monkeypatch.setattr(_wait, "_now", fake.time)
-    monkeypatch.setattr(_wait, "_sleep", fake.sleep)
-    return fake
 
 
 class Script:
