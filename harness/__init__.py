@@ -3,27 +3,29 @@
 The stable public API; everything else lives in private modules and may change.
 """
 
-from harness._argocd import AppSpec as AppSpec
-from harness._argocd import ArgoCD as ArgoCD
-from harness._build import Build as Build
-from harness._build import ensure_build as ensure_build
-from harness._chaos import DriftInjector as DriftInjector
-from harness._chaos import OutcomeSwitch as OutcomeSwitch
-from harness._claims_plugin import ClaimContext as ClaimContext
+from harness._argocd.driver import AppSpec as AppSpec
+from harness._argocd.driver import ArgoCD as ArgoCD
+from harness._argocd.observe import AppStatus as AppStatus
+from harness._argocd.observe import OperationState as OperationState
+from harness._argocd.observe import ResourceResult as ResourceResult
+from harness._build.binaries import Build as Build
+from harness._build.binaries import ensure_build as ensure_build
+from harness._chaos.controls import DriftInjector as DriftInjector
+from harness._chaos.controls import OutcomeSwitch as OutcomeSwitch
+from harness._chaos.webhook import MutatingWebhook as MutatingWebhook
+from harness._cluster.embedded.cluster import EmbeddedCluster as EmbeddedCluster
+from harness._cluster.embedded.cluster import EmbeddedOptions as EmbeddedOptions
+from harness._cluster.endpoint import WebhookEndpoint as WebhookEndpoint
+from harness._cluster.provider import ClusterHandle as ClusterHandle
 from harness._config import HarnessConfig as HarnessConfig
-from harness._embedded import EmbeddedCluster as EmbeddedCluster
-from harness._embedded import EmbeddedOptions as EmbeddedOptions
 from harness._errors import BuildError as BuildError
 from harness._errors import ClusterSetupError as ClusterSetupError
 from harness._errors import ConfigError as ConfigError
 from harness._errors import HarnessError as HarnessError
-from harness._fixtures import FixtureApp as FixtureApp
-from harness._observe import AppStatus as AppStatus
-from harness._observe import OperationState as OperationState
-from harness._observe import ResourceResult as ResourceResult
-from harness._providers import ClusterHandle as ClusterHandle
-from harness._scenario import AppUnderTest as AppUnderTest
-from harness._timeline import Timeline as Timeline
+from harness._report.claims_plugin import ClaimContext as ClaimContext
+from harness._scenario.app import AppUnderTest as AppUnderTest
+from harness._scenario.fixtures import FixtureApp as FixtureApp
+from harness._scenario.timeline import Timeline as Timeline
 from harness._wait import ConsistencyError as ConsistencyError
 from harness._wait import Expectation as Expectation
 from harness._wait import ExpectationTimeout as ExpectationTimeout
@@ -32,7 +34,5 @@ from harness._wait import TerminalStateError as TerminalStateError
 from harness._wait import Timeouts as Timeouts
 from harness._wait import expect as expect
 from harness._wait import expect_consistently as expect_consistently
-from harness._webhook import MutatingWebhook as MutatingWebhook
-from harness._webhook import WebhookEndpoint as WebhookEndpoint
 
 __version__ = "0.1.0"

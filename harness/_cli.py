@@ -90,13 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "build":
-        from harness._build import ensure_build
+        from harness._build.binaries import ensure_build
 
         b = ensure_build(args.argocd_version, out=_say)
         print(b.bin)
         return 0
     if args.command == "claims":
-        from harness._ledger import format_ledger_table, load_ledger
+        from harness._report.ledger import format_ledger_table, load_ledger
 
         path = Path(args.reports) / "claims.json"
         if not path.is_file():
@@ -106,7 +106,7 @@ def _dispatch(args: argparse.Namespace) -> int:
                 raise ConfigError("--fail-on-change needs --compare OLD_REPORTS: there is nothing to compare")
             print(format_ledger_table(load_ledger(path)))
             return 0
-        from harness._ledger_diff import diff_ledgers, format_ledger_diff
+        from harness._report.ledger_diff import diff_ledgers, format_ledger_diff
 
         diff = diff_ledgers(load_ledger(Path(args.compare)), load_ledger(path))
         print(format_ledger_diff(diff, args.compare, args.reports), end="")
@@ -115,7 +115,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _cluster(args: argparse.Namespace) -> int:
-    from harness._embedded import EmbeddedCluster, EmbeddedOptions, validate_name
+    from harness._cluster.embedded.cluster import EmbeddedCluster, EmbeddedOptions, validate_name
 
     name = validate_name(args.name)
     if args.action == "up":
@@ -124,7 +124,7 @@ def _cluster(args: argparse.Namespace) -> int:
                 f"`cluster up --provider {args.provider}` is not available from the CLI; the {args.provider} "
                 "provider is driven by pytest (`make chaos CLUSTER=kind`). Use --provider embedded here."
             )
-        from harness._build import ensure_build
+        from harness._build.binaries import ensure_build
 
         controller_args, argocd_cm = settings_from_options(args.controller_arg, args.argocd_cm)
         build = ensure_build(args.argocd_version, out=_say)

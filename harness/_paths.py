@@ -11,6 +11,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+#: The project checkout (fixtures/, kind-config.yaml); the harness is installed editable from it.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
 
 def cache_root() -> Path:
     env = os.environ.get("ARGOCD_CHAOS_CACHE")

@@ -19,9 +19,14 @@ from typing import cast
 
 import pytest
 
-from harness import __version__, _diagnostics
-from harness._chaos import DriftInjector, OutcomeSwitch
-from harness._claims_plugin import (
+from harness import __version__
+from harness._chaos.controls import DriftInjector, OutcomeSwitch
+from harness._cluster.endpoint import WebhookEndpoint
+from harness._cluster.provider import ClusterHandle
+from harness._cluster.registry import provider_for
+from harness._config import KEEP, PROVIDERS, HarnessConfig, Keep, Provider, settings_from_options
+from harness._errors import ConfigError, HarnessError
+from harness._report.claims_plugin import (
     ClaimContext,
     claim_ids,
     environment_key,
@@ -29,14 +34,11 @@ from harness._claims_plugin import (
     record_outcome,
     write_environment,
 )
-from harness._config import KEEP, PROVIDERS, HarnessConfig, Keep, Provider, settings_from_options
-from harness._errors import ConfigError, HarnessError
-from harness._ledger import Ledger
-from harness._providers import ClusterHandle, provider_for
-from harness._scenario import AppUnderTest
+from harness._report.ledger import Ledger
+from harness._scenario import diagnostics as _diagnostics
+from harness._scenario.app import AppUnderTest
 from harness._signals import install_sigterm_handler
 from harness._wait import Timeouts
-from harness._webhook import WebhookEndpoint
 
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 config_key = pytest.StashKey[HarnessConfig]()

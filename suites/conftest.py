@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from harness import AppUnderTest, Expectation, FixtureApp, Outcome
-from harness._timeline import Timeline
+from harness._scenario.timeline import Timeline
 
 
 def deploy_revision_1(app: AppUnderTest, fixture: FixtureApp) -> None:

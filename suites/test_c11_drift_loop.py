@@ -18,8 +18,8 @@ from harness import (
     expect,
     expect_consistently,
 )
-from harness._claims_plugin import ClaimContext
-from harness._timeline import Timeline, gaps
+from harness._report.claims_plugin import ClaimContext
+from harness._scenario.timeline import Timeline, gaps
 from suites.conftest import nothing_new_happens
 
 #: The fixed window over which the loop is counted: the sleep in the test is the scenario.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness import AppUnderTest, FixtureApp
-from harness._claims_plugin import ClaimContext
+from harness._report.claims_plugin import ClaimContext
 from suites.conftest import deploy_revision_1, revisions
 
 

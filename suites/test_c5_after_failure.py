@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 
 from harness import AppUnderTest, Expectation, FixtureApp, Outcome, expect, expect_consistently
-from harness._chaos import OutcomeSwitch
-from harness._claims_plugin import ClaimContext
-from harness._timeline import Timeline, gaps
+from harness._chaos.controls import OutcomeSwitch
+from harness._report.claims_plugin import ClaimContext
+from harness._scenario.timeline import Timeline, gaps
 from suites.conftest import nothing_new_happens
 
 #: Longest a default-policy run takes here: 6 attempts with 5, 10, 20, 40, 80 s backoff plus hook runs.

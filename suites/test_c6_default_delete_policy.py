@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness import AppUnderTest, FixtureApp
-from harness._claims_plugin import ClaimContext
-from harness._observe import LiveObject
+from harness._argocd.observe import LiveObject
+from harness._report.claims_plugin import ClaimContext
 
 
 def _two_syncs(app: AppUnderTest, fixture: FixtureApp) -> tuple[list[LiveObject], list[LiveObject]]:

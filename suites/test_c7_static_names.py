@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness import AppUnderTest, FixtureApp
-from harness._claims_plugin import ClaimContext
-from harness._fixtures import HOOK_DELETE_POLICY
-from harness._observe import OperationState
+from harness._argocd.observe import OperationState
+from harness._report.claims_plugin import ClaimContext
+from harness._scenario.fixtures import HOOK_DELETE_POLICY
 
 
 def _failing_hook(policy: str | None) -> FixtureApp:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from harness import AppUnderTest, FixtureApp
-from harness._chaos import DriftInjector
-from harness._claims_plugin import ClaimContext
-from harness._timeline import Timeline
+from harness._chaos.controls import DriftInjector
+from harness._report.claims_plugin import ClaimContext
+from harness._scenario.timeline import Timeline
 from suites.conftest import deploy_self_healing
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from harness import AppUnderTest, ClusterHandle, FixtureApp
-from harness._chaos import DriftInjector
-from harness._claims_plugin import ClaimContext
-from harness._controller_flags import flag_defaults
-from harness._timeline import Timeline, gaps, spacing
+from harness._argocd.controller_flags import flag_defaults
+from harness._chaos.controls import DriftInjector
+from harness._report.claims_plugin import ClaimContext
+from harness._scenario.timeline import Timeline, gaps, spacing
 from suites.conftest import deploy_self_healing
 
 DRIFTS = 4

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from testkit.clock import FakeClock
 
-from harness import _process, _wait
-from harness._build import ARGOCD_ALIASES, ARGOCD_SCRIPTS, BINARIES, Build
-from harness._versions import BuildVersions
+from harness import _wait
+from harness._build.binaries import ARGOCD_ALIASES, ARGOCD_SCRIPTS, BINARIES, Build
+from harness._build.versions import BuildVersions
+from harness._cluster.embedded import process as _process
 
 
 @dataclass(frozen=True)

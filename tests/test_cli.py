@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import _build, _versions
-from harness._build import Build
+from harness._build import binaries as _build
+from harness._build import versions as _versions
+from harness._build.binaries import Build
 from harness._cli import main
-from harness._embedded import EmbeddedOptions
+from harness._cluster.embedded.cluster import EmbeddedOptions
+from harness._cluster.embedded.process import ProcessRecord, save_records
 from harness._paths import state_root
-from harness._process import ProcessRecord, save_records
 
 FakeBuild = Callable[..., Build]
 Spawn = Callable[..., tuple[subprocess.Popen[bytes], ProcessRecord]]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import harness.plugin
+from harness._cluster.provider import ClusterHandle, Provider
 from harness._config import HarnessConfig
-from harness._providers import ClusterHandle, Provider
 
 pytest_plugins = ["pytester"]
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from harness._kind import KIND_VERSION
+from harness._build.versions import DEFAULT_ARGOCD_VERSION, NEWER_TOOLCHAIN
+from harness._cluster.kind.provider import KIND_VERSION
 from harness._paths import cache_root
-from harness._versions import DEFAULT_ARGOCD_VERSION, NEWER_TOOLCHAIN
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOW = ROOT / ".github" / "workflows" / "nightly.yml"
@@ -245,9 +245,9 @@ def test_embedded_job_restores_the_build_and_go_caches(embedded_job: Job) -> Non
     for _, step in restores:
         key = step["with"]["key"]
         assert "matrix.argocd" in key
-        assert "hashFiles('harness/_build.py', 'harness/_versions.py')" in key
-    assert (ROOT / "harness" / "_build.py").is_file()
-    assert (ROOT / "harness" / "_versions.py").is_file()
+        assert "hashFiles('harness/_build/**')" in key
+    assert (ROOT / "harness" / "_build" / "binaries.py").is_file()
+    assert (ROOT / "harness" / "_build" / "versions.py").is_file()
 
 
 def test_the_build_cache_matches_the_harness_cache_root(monkeypatch: pytest.MonkeyPatch) -> None:

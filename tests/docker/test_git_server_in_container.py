@@ -25,7 +25,7 @@ import pytest
 from testkit.docker import DockerEngine
 from testkit.git import make_work_repo, push_two_revisions_and_clone
 
-from harness import _argocd_install as install
+from harness._cluster import argocd_install as install
 from harness._wait import Expectation, Outcome, expect, failed, met, pending
 
 pytestmark = pytest.mark.docker

@@ -17,14 +17,14 @@ import pytest
 from testkit.docker import Containers, DockerEngine
 from testkit.fixtures import job_name, jobs
 
-from harness._fixtures import FIXTURES_DIR, FixtureApp
-from harness._hook_commands import (
+from harness._cluster.embedded.kwok_stages import START_DELAY
+from harness._cluster.kind.hook_commands import (
     SWITCH_MOUNT,
     switch_configmap,
     to_real_manifests,
     to_real_pod_template,
 )
-from harness._kwok_stages import START_DELAY
+from harness._scenario.fixtures import FIXTURES_DIR, FixtureApp
 from harness._wait import Expectation, expect_consistently, simple
 
 pytestmark = pytest.mark.docker

@@ -5,7 +5,7 @@ the test process on the host. This test builds that topology with real parts and
 image: the embedded build's etcd and kube-apiserver run inside a container (busybox image, binaries
 mounted read-only) on a fresh Docker bridge network, its port published on 127.0.0.1 the way kind
 publishes a node's API server. The webhook endpoint is chosen by the same function the kind provider
-uses (`harness._docker_network.webhook_endpoint`), so what passes here is what kind gets.
+uses (`harness._cluster.kind.docker_network.webhook_endpoint`), so what passes here is what kind gets.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ import pytest
 from kubernetes import client
 from testkit.docker import DockerEngine
 
-from harness import _pki
-from harness._build import find_build
-from harness._docker_network import network_gateway, webhook_endpoint
+from harness._build.binaries import find_build
+from harness._chaos.webhook import LOOPBACK, MutatingWebhook, WebhookError
+from harness._cluster.embedded import pki as _pki
+from harness._cluster.kind.docker_network import network_gateway, webhook_endpoint
 from harness._kube import api_client
 from harness._wait import Expectation, Outcome, Timeouts, expect, failed, met, pending
-from harness._webhook import LOOPBACK, MutatingWebhook, WebhookError
 
 pytestmark = [pytest.mark.docker, pytest.mark.cluster]
 

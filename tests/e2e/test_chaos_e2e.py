@@ -16,10 +16,10 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from harness import _kwok_stages as stages
-from harness._chaos import ChaosError, DriftInjector, OutcomeSwitch
-from harness._providers import ClusterHandle
-from harness._scenario import AppUnderTest
+from harness._chaos.controls import ChaosError, DriftInjector, OutcomeSwitch
+from harness._cluster.embedded import kwok_stages as stages
+from harness._cluster.provider import ClusterHandle
+from harness._scenario.app import AppUnderTest
 from harness._wait import Expectation, Outcome, expect
 
 pytest_plugins = ["pytester"]

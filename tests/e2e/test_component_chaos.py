@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness import ClusterHandle
-from harness._embedded import EmbeddedCluster
+from harness._cluster.embedded.cluster import EmbeddedCluster
 
 pytestmark = pytest.mark.cluster
 

@@ -21,14 +21,14 @@ import yaml
 from kubernetes import client, dynamic
 from kubernetes.client.exceptions import ApiException
 
-from harness import _argocd_install as install
+from harness._cluster import argocd_install as install
+from harness._cluster.existing import ExistingProvider
+from harness._cluster.kind.hook_commands import SWITCH_VOLUME, switch_configmap, to_real_manifests
+from harness._cluster.provider import ClusterHandle
 from harness._config import HarnessConfig
 from harness._errors import ConfigError
-from harness._existing import ExistingProvider
-from harness._fixtures import FIXTURES_DIR, FixtureApp
-from harness._hook_commands import SWITCH_VOLUME, switch_configmap, to_real_manifests
 from harness._kube import FIELD_MANAGER, dynamic_client
-from harness._providers import ClusterHandle
+from harness._scenario.fixtures import FIXTURES_DIR, FixtureApp
 from harness._wait import Expectation, Outcome, expect
 
 pytestmark = pytest.mark.cluster

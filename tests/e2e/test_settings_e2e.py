@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from harness._cluster.embedded.provider import EmbeddedProvider
 from harness._config import HarnessConfig
 from harness._errors import ConfigError
-from harness._providers import EmbeddedProvider
 
 pytestmark = pytest.mark.cluster
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness._fixtures import FixtureApp
-from harness._scenario import AppUnderTest
+from harness._scenario.app import AppUnderTest
+from harness._scenario.fixtures import FixtureApp
 
 pytestmark = pytest.mark.cluster
 

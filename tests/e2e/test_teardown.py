@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from harness._build import find_build
-from harness._embedded import EmbeddedCluster, EmbeddedOptions
+from harness._build.binaries import find_build
+from harness._cluster.embedded.cluster import EmbeddedCluster, EmbeddedOptions
+from harness._cluster.embedded.ports import port_in_use
+from harness._cluster.embedded.process import ProcessRecord, load_records
 from harness._paths import state_root
-from harness._ports import port_in_use
-from harness._process import ProcessRecord, load_records
 from harness._wait import Expectation, Outcome, expect
 
 pytestmark = pytest.mark.cluster

@@ -16,9 +16,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from harness._providers import ClusterHandle
+from harness._chaos.webhook import MutatingWebhook
+from harness._cluster.provider import ClusterHandle
 from harness._wait import Expectation, Outcome, expect, met, pending
-from harness._webhook import MutatingWebhook
 
 pytestmark = pytest.mark.cluster
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from harness._argocd_install import GitServer
+from harness._cluster.argocd_install import GitServer
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "t",

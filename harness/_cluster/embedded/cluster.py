@@ -1,0 +1,583 @@
+"""The embedded cluster: a real control plane and the real Argo CD controller as local processes.
+
+Everything listens on 127.0.0.1 on ports chosen at start and keeps its state (certificates, etcd
+data, logs, repo-server scratch space) under one directory per cluster name, so removing that
+directory after the processes are gone leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness._argocd import seed as _seed
+from harness._argocd.canary import canary_reconciles
+from harness._build.binaries import Build
+from harness._build.versions import BuildVersions
+from harness._cluster.embedded import kwok_stages as _kwok_stages
+from harness._cluster.embedded import pki as _pki
+from harness._cluster.embedded import probes as _probes
+from harness._cluster.embedded import process as proc
+from harness._cluster.embedded.ports import free_ports, require_free
+from harness._errors import ClusterSetupError, ConfigError
+from harness._kube import api_client, apply, apply_all, dynamic_client
+from harness._paths import state_root
+from harness._wait import Expectation, Outcome, expect
+
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "redis",
+    "argocd-repo-server",
+    "argocd-application-controller",
+)
+_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+_PORT_NAMES = (
+    "etcd",
+    "etcd_peer",
+    "api",
+    "kcm",
+    "scheduler",
+    "redis",
+    "repo",
+    "repo_metrics",
+    "ctrl_metrics",
+)
+
+Say = Callable[[str], None]
+
+
+def validate_name(name: str) -> str:
+    if not _NAME_RE.match(name):
+        raise ConfigError(
+            f"cluster name {name!r} is not valid: use 1-40 lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit."
+        )
+    return name
+
+
+@dataclass
+class EmbeddedOptions:
+    """What a user may choose for an embedded cluster; everything else is derived."""
+
+    name: str = "argocd-chaos"
+    api_port: int | None = None
+    nodes: int = 1
+    #: Extra flags for argocd-application-controller (recorded in the report environment).
+    controller_args: list[str] = field(default_factory=list)
+    #: Extra `argocd-cm` data, e.g. {"timeout.reconciliation": "10s"}.
+    argocd_cm: dict[str, str] = field(default_factory=dict)
+    ready_timeout: float = 60.0
+    #: Stop the processes but keep state and logs when `up` fails (for debugging a boot).
+    keep_on_failure: bool = False
+
+
+class EmbeddedCluster:
+    """One embedded cluster, owned by whoever called `up`, or attached to by name later."""
+
+    def __init__(self, name: str, build: Build, state_dir: Path | None = None) -> None:
+        self.name = validate_name(name)
+        self.build = build
+        self.state_dir = state_dir or state_root() / name
+        self.records: dict[str, proc.ProcessRecord] = {}
+        self.ports: dict[str, int] = {}
+        self.options = EmbeddedOptions(name=name)
+        self.timings: dict[str, float] = {}
+        self._popen: dict[str, subprocess.Popen[bytes]] = {}
+        self.pki = _pki_paths(self.state_dir)
+
+    # -- paths -----------------------------------------------------------------------------------------
+    @property
+    def kubeconfig(self) -> Path:
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "cluster.json"
+
+    @property
+    def versions(self) -> BuildVersions:
+        return self.build.versions
+
+    def log(self, component: str) -> Path:
+        return self.log_dir / f"{component}.log"
+
+    # -- attach ----------------------------------------------------------------------------------------
+    @classmethod
+    def attach(cls, name: str) -> EmbeddedCluster | None:
+        """The running cluster of that name, or None if there is none (or only stale state)."""
+        sd = state_root() / validate_name(name)
+        if not (sd / "cluster.json").is_file():
+            return None
+        records, extra = proc.load_records(sd / "cluster.json")
+        build = Build(Path(str(extra["build_root"])), BuildVersions(**extra["versions"]))  # type: ignore[arg-type]
+        c = cls(name, build, sd)
+        c.records = records
+        c.ports = {k: int(v) for k, v in dict(extra["ports"]).items()}  # type: ignore[call-overload]
+        c.options = EmbeddedOptions(**extra.get("options", {}))  # type: ignore[arg-type]
+        return c
+
+    def running(self) -> dict[str, bool]:
+        return {n: r.alive() for n, r in self.records.items()}
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def up(self, options: EmbeddedOptions | None = None, say: Say | None = None) -> EmbeddedCluster:
+        """Start every component in order; on any failure or interrupt, stop what was started."""
+        self.options = options or self.options
+        out = say or (lambda _m: None)
+        existing = EmbeddedCluster.attach(self.name) if (self.state_dir / "cluster.json").exists() else None
+        if existing and any(existing.running().values()):
+            raise ConfigError(
+                f"cluster {self.name!r} is already running ({self.state_dir}); reuse it, stop it with "
+                f"`argocd-chaos cluster down --name {self.name}`, or pick another --name."
+            )
+        if existing:
+            out(f"removing stale state of cluster {self.name!r} at {self.state_dir}")
+            existing.down()
+        if self.options.api_port is not None:
+            require_free(self.options.api_port, "kube-apiserver")
+        self._check_runtime_deps()
+        t0 = time.monotonic()
+        try:
+            self._prepare()
+            self._start_control_plane(out)
+            self._seed(out)
+            self._start_nodes_and_redis(out)
+            self._start_argocd(out)
+            self._wait_reconciling(out)
+        except BaseException as exc:
+            if self.options.keep_on_failure and not isinstance(exc, KeyboardInterrupt):
+                self._stop_processes()
+                out(f"kept the failed cluster's state and logs for inspection: {self.state_dir}")
+            else:
+                self.down()
+            raise
+        self.timings["total"] = time.monotonic() - t0
+        self._save()
+        out(f"cluster {self.name!r} is up in {self.timings['total']:.1f}s")
+        return self
+
+    def down(self) -> None:
+        """Stop every process (reverse start order) and remove the state directory."""
+        self._stop_processes()
+        shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _stop_processes(self) -> None:
+        # The state file is the truth: a component restarted through another handle (a chaos test
+        # attaching by name, the CLI) has a new pid that only the file knows.
+        known = {(r.pid, r.start_ticks): r for r in self.records.values()}
+        if self.state_file.is_file():
+            try:
+                on_disk, _ = proc.load_records(self.state_file)
+            except (OSError, ValueError, TypeError):
+                on_disk = {}
+            known.update({(r.pid, r.start_ticks): r for r in on_disk.values()})
+        order = {n: i for i, n in enumerate(COMPONENTS)}
+        for rec in sorted(known.values(), key=lambda r: order.get(r.name, -1), reverse=True):
+            proc.terminate(rec)
+        for p in self._popen.values():
+            if p.poll() is None:
+                p.kill()
+            p.wait(timeout=5)
+        self._popen.clear()
+        self.records.clear()
+
+    # -- chaos controls --------------------------------------------------------------------------------
+    def stop(self, component: str) -> None:
+        proc.terminate(self._record(component))
+
+    def kill(self, component: str) -> None:
+        proc.kill(self._record(component))
+
+    def start(self, component: str) -> None:
+        """Start a stopped component again with its original command line, then wait until it is ready."""
+        rec = self._record(component)
+        if rec.alive():
+            return
+        p, new = proc.start(component, rec.argv, log_dir=self.log_dir, env=rec.env)
+        self._popen[component] = p
+        self.records[component] = new
+        proc.wait_ready(new, self._probe(component), timeout=self.options.ready_timeout, proc=p)
+        self._save()
+
+    def restart(self, component: str) -> None:
+        self.stop(component)
+        self.start(component)
+
+    def _record(self, component: str) -> proc.ProcessRecord:
+        if component not in self.records:
+            raise ConfigError(f"unknown component {component!r}; components: {', '.join(COMPONENTS)}")
+        return self.records[component]
+
+    # -- steps -----------------------------------------------------------------------------------------
+    def _check_runtime_deps(self) -> None:
+        missing = [b for b in ("redis-server", "git") if not shutil.which(b)]
+        if missing:
+            raise ClusterSetupError(
+                missing[0],
+                f"{' and '.join(missing)} not found on PATH; install with "
+                f"`sudo apt-get install -y {' '.join(missing)}` (or run `make deps` as root).",
+            )
+        for b in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "argocd"):
+            if not os.access(self.build.binary(b), os.X_OK):
+                raise ClusterSetupError(
+                    b, f"binary {self.build.binary(b)} is missing; run `argocd-chaos build`"
+                )
+
+    def _prepare(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o700)
+        for d in (
+            "logs",
+            "etcd",
+            "tmp",
+            "home",
+            "argocd/tls",
+            "argocd/ssh",
+            "argocd/gpg/keys",
+            "argocd/gpg/source",
+        ):
+            (self.state_dir / d).mkdir(parents=True, exist_ok=True)
+        ports = free_ports(len(_PORT_NAMES))
+        self.ports = dict(zip(_PORT_NAMES, ports, strict=True))
+        if self.options.api_port is not None:
+            self.ports["api"] = self.options.api_port
+        self.pki = _pki.generate_pki(self.state_dir / "pki")
+        _pki.write_kubeconfig(
+            self.kubeconfig,
+            server=f"https://127.0.0.1:{self.ports['api']}",
+            pki=self.pki,
+            cluster_name=self.name,
+        )
+        self._save()
+
+    def _launch(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        p, rec = proc.start(name, argv, log_dir=self.log_dir, env=env)
+        self._popen[name] = p
+        self.records[name] = rec
+        self._save()
+
+    def _ready(self, names: Iterable[str], out: Say) -> None:
+        for name in names:
+            took = proc.wait_ready(
+                self.records[name],
+                self._probe(name),
+                timeout=self.options.ready_timeout,
+                proc=self._popen.get(name),
+            )
+            self.timings[name] = took
+            out(f"  {name} ready ({took:.1f}s) log: {self.log(name)}")
+
+    def _start_control_plane(self, out: Say) -> None:
+        b, p, s = self.build.binary, self.ports, self.state_dir
+        self._launch(
+            "etcd",
+            [
+                str(b("etcd")),
+                "--name=node0",
+                f"--data-dir={s / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{p['etcd']}",
+                f"--advertise-client-urls=http://127.0.0.1:{p['etcd']}",
+                f"--listen-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd_peer']}",
+                f"--initial-cluster=node0=http://127.0.0.1:{p['etcd_peer']}",
+                "--listen-metrics-urls=",
+                "--auto-compaction-retention=1",
+                "--quota-backend-bytes=8589934592",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ],
+        )
+        self._ready(["etcd"], out)
+        pki = self.pki
+        self._launch(
+            "kube-apiserver",
+            [
+                str(b("kube-apiserver")),
+                f"--etcd-servers=http://127.0.0.1:{p['etcd']}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p['api']}",
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+                f"--tls-cert-file={pki.serving_crt}",
+                f"--tls-private-key-file={pki.serving_key}",
+                f"--cert-dir={s / 'pki'}",
+                f"--client-ca-file={pki.ca_crt}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki.sa_pub}",
+                f"--service-account-signing-key-file={pki.sa_key}",
+                "--service-cluster-ip-range=10.0.0.0/24",
+                "--authorization-mode=RBAC",
+                "--allow-privileged=true",
+                "--enable-priority-and-fairness=false",
+                "--max-requests-inflight=0",
+                "--max-mutating-requests-inflight=0",
+                "--profiling=false",
+            ],
+        )
+        self._ready(["kube-apiserver"], out)
+
+    def _seed(self, out: Say) -> None:
+        t0 = time.monotonic()
+        api = api_client(self.kubeconfig)
+        try:
+            dyn = dynamic_client(api, self.state_dir / "discovery.json")
+            apply(dyn, _seed.namespace(_seed.ARGOCD_NAMESPACE))
+            crds = [*_seed.crds_from_install(self.build.install_yaml), _seed.stage_crd(self.build.stage_crd)]
+            apply_all(dyn, crds)
+            expect(
+                Expectation(
+                    "Argo CD and KWOK CRDs Established",
+                    lambda: _crds_established(dyn, [c["metadata"]["name"] for c in crds]),
+                ),
+                timeout=self.options.ready_timeout,
+            )
+            dyn = dynamic_client(api, self.state_dir / "discovery-crds.json")  # discovery with the new CRDs
+            config = _seed.config_from_install(self.build.install_yaml)
+            for obj in config:
+                if obj["metadata"]["name"] == "argocd-cm" and self.options.argocd_cm:
+                    obj.setdefault("data", {}).update(self.options.argocd_cm)
+            apply_all(dyn, [*config, _seed.default_project(), *_kwok_stages.default_stages()])
+            apply_all(dyn, [_seed.fake_node(f"kwok-node-{i}") for i in range(self.options.nodes)])
+        finally:
+            api.close()
+        self.timings["seed"] = time.monotonic() - t0
+        out(f"  seeded CRDs, Argo CD config, default AppProject, KWOK stages ({self.timings['seed']:.1f}s)")
+
+    def _start_nodes_and_redis(self, out: Say) -> None:
+        b, p, kc = self.build.binary, self.ports, str(self.kubeconfig)
+        common = [
+            "--leader-elect=false",
+            f"--kubeconfig={kc}",
+            "--bind-address=127.0.0.1",
+            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+            f"--authentication-kubeconfig={kc}",
+            f"--authorization-kubeconfig={kc}",
+        ]
+        self._launch(
+            "kube-controller-manager",
+            [
+                str(b("kube-controller-manager")),
+                *common,
+                f"--secure-port={p['kcm']}",
+                f"--root-ca-file={self.pki.ca_crt}",
+                f"--service-account-private-key-file={self.pki.sa_key}",
+                "--use-service-account-credentials=false",
+                "--kube-api-qps=500",
+                "--kube-api-burst=1000",
+                f"--cert-dir={self.state_dir / 'pki' / 'kcm'}",
+            ],
+        )
+        self._launch(
+            "kube-scheduler",
+            [
+                str(b("kube-scheduler")),
+                *common,
+                f"--secure-port={p['scheduler']}",
+                f"--cert-dir={self.state_dir / 'pki' / 'scheduler'}",
+            ],
+        )
+        self._launch(
+            "kwok",
+            [
+                str(b("kwok")),
+                f"--kubeconfig={kc}",
+                "--manage-all-nodes=true",
+                "--enable-crds=Stage",
+                "--cidr=10.244.0.0/16",
+                "--node-ip=10.255.0.1",
+            ],
+            env={"HOME": str(self.state_dir / "home")},
+        )
+        self._launch(
+            "redis",
+            [
+                shutil.which("redis-server") or "redis-server",
+                "--port",
+                str(p["redis"]),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.state_dir / "tmp"),
+            ],
+        )
+        self._ready(["kube-controller-manager", "kube-scheduler", "kwok", "redis"], out)
+
+    def _argocd_env(self) -> dict[str, str]:
+        s = self.state_dir
+        return {
+            "ARGOCD_FAKE_IN_CLUSTER": "true",
+            "KUBECONFIG": str(self.kubeconfig),
+            "ARGOCD_GPG_ENABLED": "false",
+            "ARGOCD_TLS_DATA_PATH": str(s / "argocd" / "tls"),
+            "ARGOCD_SSH_DATA_PATH": str(s / "argocd" / "ssh"),
+            "ARGOCD_GNUPGHOME": str(s / "argocd" / "gpg" / "keys"),
+            "ARGOCD_GPG_DATA_PATH": str(s / "argocd" / "gpg" / "source"),
+            "HOME": str(s / "home"),
+            "TMPDIR": str(s / "tmp"),
+            "HOSTNAME": "argocd-chaos-controller-0",
+            "PATH": f"{self.build.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+        }
+
+    def _start_argocd(self, out: Say) -> None:
+        b, p, kc = self.build.binary, self.ports, str(self.kubeconfig)
+        env = self._argocd_env()
+        self._launch(
+            "argocd-repo-server",
+            [
+                str(b("argocd-repo-server")),
+                "--port",
+                str(p["repo"]),
+                "--address",
+                "127.0.0.1",
+                "--metrics-port",
+                str(p["repo_metrics"]),
+                "--metrics-address",
+                "127.0.0.1",
+                "--redis",
+                f"127.0.0.1:{p['redis']}",
+                "--disable-tls",
+                "--client-ca-path=",
+                "--logformat",
+                "json",
+            ],
+            env=env,
+        )
+        self._launch(
+            "argocd-application-controller",
+            [
+                str(b("argocd-application-controller")),
+                "--kubeconfig",
+                kc,
+                "--namespace",
+                _seed.ARGOCD_NAMESPACE,
+                "--redis",
+                f"127.0.0.1:{p['redis']}",
+                "--repo-server",
+                f"127.0.0.1:{p['repo']}",
+                "--repo-server-plaintext",
+                "--metrics-port",
+                str(p["ctrl_metrics"]),
+                "--logformat",
+                "json",
+                *self.options.controller_args,
+            ],
+            env=env,
+        )
+        self._ready(["argocd-repo-server", "argocd-application-controller"], out)
+
+    def _wait_reconciling(self, out: Say) -> None:
+        """Prove the controller reconciles: an empty app from a local git repo must report Synced."""
+        t0 = time.monotonic()
+        canary_reconciles(
+            self.kubeconfig,
+            self.state_dir / "repos",
+            timeout=self.options.ready_timeout,
+            hint=f"see {self.log('argocd-application-controller')}",
+        )
+        self.timings["controller-reconciling"] = time.monotonic() - t0
+        out(f"  argocd-application-controller reconciling ({self.timings['controller-reconciling']:.1f}s)")
+
+    # -- probes ----------------------------------------------------------------------------------------
+    def _probe(self, name: str) -> proc.Probe:
+        p = self.ports
+        if name == "etcd":
+            return _probes.http_ok(f"http://127.0.0.1:{p['etcd']}/health", expect='"health":"true"')
+        if name == "kube-apiserver":
+            pki = _pki_paths(self.state_dir)
+            tls = _probes.client_tls(pki.ca_crt, pki.admin_crt, pki.admin_key)
+            return _probes.http_ok(f"https://127.0.0.1:{p['api']}/readyz", expect="ok", ssl_context=tls)
+        if name in ("kube-controller-manager", "kube-scheduler"):
+            port = p["kcm"] if name == "kube-controller-manager" else p["scheduler"]
+            return _probes.http_ok(
+                f"https://127.0.0.1:{port}/healthz", expect="ok", ssl_context=_probes.insecure_tls()
+            )
+        if name == "kwok":
+            return self._node_ready_probe()
+        if name == "redis":
+            return _probes.redis_ping(p["redis"])
+        if name == "argocd-repo-server":
+            return _probes.http_ok(f"http://127.0.0.1:{p['repo_metrics']}/healthz")
+        if name == "argocd-application-controller":
+            return _probes.http_ok(f"http://127.0.0.1:{p['ctrl_metrics']}/healthz")
+        raise ConfigError(f"unknown component {name!r}")
+
+    def _node_ready_probe(self) -> proc.Probe:
+        def probe() -> tuple[bool, str]:
+            api = api_client(self.kubeconfig)
+            try:
+                from kubernetes import client
+
+                nodes = client.CoreV1Api(api).list_node(label_selector="type=kwok").items
+                seen = {n.metadata.name if n.metadata else "?": _ready_status(n) for n in nodes}
+                return bool(seen) and all(v == "True" for v in seen.values()), f"node Ready: {seen}"
+            finally:
+                api.close()
+
+        return probe
+
+    def _save(self) -> None:
+        extra = {
+            "name": self.name,
+            "build_root": str(self.build.root),
+            "versions": json.loads(self.build.versions.to_json()),
+            "ports": self.ports,
+            "kubeconfig": str(self.kubeconfig),
+            "options": self.options.__dict__,
+            "timings": self.timings,
+            "owner_pid": os.getpid(),
+        }
+        if self.state_dir.is_dir():
+            proc.save_records(self.state_file, self.records, extra)
+
+
+def _pki_paths(state_dir: Path) -> _pki.ClusterPKI:
+    d = state_dir / "pki"
+    return _pki.ClusterPKI(
+        d,
+        d / "ca.crt",
+        d / "ca.key",
+        d / "apiserver.crt",
+        d / "apiserver.key",
+        d / "admin.crt",
+        d / "admin.key",
+        d / "sa.key",
+        d / "sa.pub",
+    )
+
+
+def _ready_status(node: Any) -> str:
+    for c in node.status.conditions or []:
+        if c.type == "Ready":
+            return str(c.status)
+    return "Unknown"
+
+
+def _crds_established(dyn: Any, names: list[str]) -> Outcome:
+    res = dyn.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
+    pending = []
+    for n in names:
+        crd = res.get(name=n)
+        conds = {c["type"]: c["status"] for c in (crd.status or {}).get("conditions", []) or []}
+        if conds.get("Established") != "True":
+            pending.append(n)
+    return Outcome.simple(not pending, f"not yet Established: {pending}" if pending else "all Established")

@@ -1,0 +1,53 @@
+"""The failure bundle: what a person needs to see why a scenario went wrong.
+
+Collected in the test's teardown *before* cleanup deletes the app and its namespace, attached to
+the Allure report and to the pytest report sections, and capped in size so a long controller log
+cannot drown the report.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import allure
+import yaml
+
+from harness._report import evidence as _evidence
+
+if TYPE_CHECKING:
+    import pytest
+
+    from harness._scenario.app import AppUnderTest
+
+_LIMIT = 200_000
+
+
+def collect(app: AppUnderTest) -> dict[str, str]:
+    """Every piece is collected on its own, so one failing read does not lose the others."""
+    bundle: dict[str, str] = {}
+
+    def add(name: str, produce: object) -> None:
+        try:
+            value = produce() if callable(produce) else produce
+            text = value if isinstance(value, str) else yaml.safe_dump(value, sort_keys=False, width=120)
+        except Exception as exc:  # noqa: BLE001 - diagnostics must not mask the test failure
+            text = f"(could not collect: {type(exc).__name__}: {exc})"
+        bundle[name] = _evidence.truncate(text, _LIMIT)
+
+    add("application.yaml", lambda: app.api.sanitize_for_serialization(app.argocd.get_or_none(app.name)))
+    add("operation-state", lambda: app.status().excerpt())
+    add("live-objects", lambda: [o.__dict__ for o in app.live().objects])
+    add("hook-objects", lambda: _evidence.hook_objects(app.api, app.namespace))
+    add("events-test-namespace", lambda: "\n".join(_evidence.events(app.api, app.namespace)))
+    add("events-application", lambda: "\n".join(_evidence.events(app.api, "argocd", involving=app.name)))
+    for component, lines in app.log_excerpts().items():
+        add(f"log-{component}", "\n".join(lines))
+    add("git-log", lambda: "\n".join(app.repo.log()))
+    return bundle
+
+
+def attach(item: pytest.Item, bundle: dict[str, str]) -> None:
+    for name, text in bundle.items():
+        kind = allure.attachment_type.YAML if name.endswith(".yaml") else allure.attachment_type.TEXT
+        allure.attach(text, name=name, attachment_type=kind)
+        item.add_report_section("teardown", f"diagnostics: {name}", _evidence.truncate(text, 20_000))

@@ -1,0 +1,144 @@
+"""Comparing two claims ledgers, built through the real Ledger as the plugin writes them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness._cli import main
+from harness._report.ledger import Ledger
+from harness._report.ledger_diff import diff_ledgers, format_ledger_diff
+
+T5 = "suites/test_c5.py::test_retry"
+T9 = "suites/test_c9.py::test_gaps"
+
+
+def ledger(
+    version: str, *, retries_again: bool, gaps: list[float], extra_check: bool = False
+) -> list[dict[str, Any]]:
+    led = Ledger()
+    rec = led.recorder
+    rec.check("C5", "the operation ends Failed", claimed="Failed", observed="Failed", test=T5)
+    rec.check("C5", "a later reconcile retries", claimed=True, observed=retries_again, test=T5)
+    rec.check("C9", "heals are 5 s apart", claimed=True, observed=False, test=T9)
+    if extra_check:
+        rec.check("C9", "heals stop after the cap", claimed=True, observed=True, test=T9)
+    rec.evidence("C9", "heal_gaps_s", gaps, test=T9)
+    rec.evidence("C9", "controller_wait_seconds", 12.5, test=T9)
+    rec.evidence("C9", "healed", True, test=T9)  # a bool is not a figure
+    rec.evidence("C9", "timeline", {"operation_gaps_s": [1.0]}, test=T9)  # too long to show
+    rec.evidence("C9", "loop", {"gaps_s": gaps, "label": "x"}, test=T9)
+    for nodeid, claim in ((T5, "C5"), (T9, "C9")):
+        led.record_test(claim, nodeid, "passed")
+    return led.entries(version)
+
+
+def test_same_behaviour_with_other_timings_is_no_change() -> None:
+    diff = diff_ledgers(
+        ledger("v3.6.0", retries_again=False, gaps=[2.1, 6.0]),
+        ledger("v3.6.1", retries_again=False, gaps=[2.1, 6.0]),
+    )
+    assert not diff.changed
+    assert diff.checks == []
+    assert ("C5", "partial", "partial") in diff.verdicts
+    assert [(c, p, b, a) for c, _, p, b, a in diff.figures] == [
+        ("C9", "heal_gaps_s", [2.1, 6.0], [2.1, 6.0]),
+        ("C9", "controller_wait_seconds", 12.5, 12.5),
+        ("C9", "loop.gaps_s", [2.1, 6.0], [2.1, 6.0]),
+    ]
+
+
+def test_figures_that_differ_are_shown_but_not_a_change() -> None:
+    diff = diff_ledgers(
+        ledger("v3.6.0", retries_again=False, gaps=[2.1, 6.0]),
+        ledger("v3.6.1", retries_again=False, gaps=[2.3, 6.1]),
+    )
+    assert not diff.changed
+    text = format_ledger_diff(diff, "old", "new")
+    assert "- C9 test_gaps heal_gaps_s: [2.1, 6.0] -> [2.3, 6.1]" in text
+    assert text.endswith("No behaviour change.\n")
+
+
+def test_a_flipped_check_changes_the_verdict_and_is_listed() -> None:
+    diff = diff_ledgers(
+        ledger("v3.6.0", retries_again=False, gaps=[2.0]),
+        ledger("v3.6.1", retries_again=True, gaps=[2.0]),
+    )
+    assert diff.changed
+    assert ("C5", "partial", "held") in diff.verdicts
+    (change,) = diff.checks
+    assert (change.claim, change.test, change.statement) == ("C5", T5, "a later reconcile retries")
+    text = format_ledger_diff(diff, "reports-v3.6.0", "reports")
+    assert text.startswith("Before: Argo CD v3.6.0 (reports-v3.6.0)\nAfter:  Argo CD v3.6.1 (reports)\n")
+    assert re.search(r"^C5 +partial +held +<- changed$", text, re.MULTILINE)
+    assert re.search(r"^C9 +disproved +disproved$", text, re.MULTILINE)
+    assert "- C5 test_retry: a later reconcile retries" in text
+    assert "    before: observed false (disagrees with claimed true)" in text
+    assert "    after:  observed true (agrees with claimed true)" in text
+    assert text.endswith("Behaviour changed.\n")
+
+
+def test_a_check_recorded_in_one_run_only_is_a_change() -> None:
+    diff = diff_ledgers(
+        ledger("v3.6.0", retries_again=False, gaps=[2.0]),
+        ledger("v3.6.1", retries_again=False, gaps=[2.0], extra_check=True),
+    )
+    assert diff.changed
+    (change,) = diff.checks
+    assert change.before is None
+    assert change.after is not None
+    assert "    before: not recorded" in format_ledger_diff(diff, "a", "b")
+
+
+def test_a_claim_missing_from_one_ledger_is_absent() -> None:
+    old = ledger("v3.6.0", retries_again=False, gaps=[2.0])
+    new = [e for e in ledger("v3.6.1", retries_again=False, gaps=[2.0]) if e["id"] != "C11"]
+    diff = diff_ledgers(old, new)
+    assert ("C11", "not-run", "absent") in diff.verdicts
+    assert diff.changed
+
+
+# -- the command ------------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, name: str, entries: list[dict[str, Any]]) -> Path:
+    led_dir = tmp_path / name
+    led_dir.mkdir()
+
+    (led_dir / "claims.json").write_text(json.dumps(entries))
+    return led_dir
+
+
+@pytest.mark.parametrize(
+    ("retries_again", "fail_on_change", "code"), [(False, True, 0), (True, False, 0), (True, True, 1)]
+)
+def test_claims_compare_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], retries_again: bool, fail_on_change: bool, code: int
+) -> None:
+    old = _write(tmp_path, "old", ledger("v3.6.0", retries_again=False, gaps=[2.0]))
+    new = _write(tmp_path, "new", ledger("v3.6.1", retries_again=retries_again, gaps=[2.0]))
+    argv = ["claims", "--reports", str(new), "--compare", str(old)]
+    assert main([*argv, "--fail-on-change"] if fail_on_change else argv) == code
+    out = capsys.readouterr().out
+    assert out.startswith(f"Before: Argo CD v3.6.0 ({old})\n")
+    assert ("Behaviour changed." in out) is retries_again
+
+
+def test_fail_on_change_without_compare_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = _write(tmp_path, "new", ledger("v3.6.1", retries_again=False, gaps=[2.0]))
+    assert main(["claims", "--reports", str(new), "--fail-on-change"]) == 2
+    assert "--fail-on-change needs --compare OLD_REPORTS" in capsys.readouterr().err
+
+
+def test_compare_with_a_missing_ledger_says_where_it_looked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new = _write(tmp_path, "new", ledger("v3.6.1", retries_again=False, gaps=[2.0]))
+    assert main(["claims", "--reports", str(new), "--compare", str(tmp_path / "nope")]) != 0
+    assert f"no claims ledger at {tmp_path / 'nope'}" in capsys.readouterr().err
