@@ -2,8 +2,16 @@
 
 Two wrapper modules are generated per build: one holding Kubernetes alone (so the control plane
 gets exactly the module graph Kubernetes tested), one holding Argo CD with its own replace block.
-A finished build writes `versions.json` last; its presence with every binary is what makes a
-second build a no-op.
+
+Cache layout (under `cache_root()`):
+- `<argocd>-<kubernetes>/` one release (`v3.6.1-v1.37.0/`), `<release>-src-<commit>-<kubernetes>/`
+  one source checkout: `bin/`, `manifests/`, `src/` (the wrapper modules) and `versions.json`;
+- `controlplane-<kubernetes>-kwok-<kwok>/` the etcd, kube-* and kwok binaries that every release
+  pinning that Kubernetes version links into its own `bin/` (built once, shared);
+- `.locks/<entry>.lock` one file lock per entry: a second build of the same entry waits for the
+  first and reuses its result;
+- `.staging/<entry>/` where an entry is built; it is renamed into place only when complete, so an
+  interrupted build never leaves an entry that looks complete, and the next build starts it afresh.
 """
 
 from __future__ import annotations
@@ -15,16 +23,23 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+from harness._build import sources as sources
 from harness._build import versions as versions
-from harness._errors import BuildError
+from harness._errors import BuildError, ConfigError
 from harness._paths import cache_root
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "argocd", "kwok")
+CONTROLPLANE_BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+#: Lines of a failed go command's output quoted in the BuildError.
+GO_ERROR_LINES = 25
 ARGOCD_ALIASES = ("argocd-application-controller", "argocd-repo-server")
 #: Helper scripts the Argo CD image puts on PATH; the repo-server execs them (v3.6 always runs the
 #: commit-signature wrapper, even with GPG disabled), so they are taken from the same module.
@@ -57,18 +72,36 @@ class Build:
 
 
 def build_dir(v: versions.BuildVersions) -> Path:
+    """The cache entry of one build; a release's name is unchanged since the first layout."""
+    if v.source:
+        return cache_root() / f"{v.argocd}-src-{v.source_id}-{v.kubernetes}"
     return cache_root() / f"{v.argocd}-{v.kubernetes}"
 
 
+def controlplane_dir(kubernetes: str, kwok: str) -> Path:
+    return cache_root() / f"controlplane-{kubernetes}-kwok-{kwok}"
+
+
+def _load(root: Path) -> Build | None:
+    """The build at `root` if it is complete; an unreadable stamp counts as incomplete."""
+    stamp = root / "versions.json"
+    try:
+        b = Build(root, versions.BuildVersions.from_json(stamp.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    return b if _complete(b) else None
+
+
 def find_build(argocd_version: str | None = None) -> Build | None:
-    """A completed build for that Argo CD version, without touching the network."""
+    """A completed build of that Argo CD release (not of a source checkout), without the network."""
     want = versions.normalise_version(argocd_version or versions.DEFAULT_ARGOCD_VERSION)
     root = cache_root()
     if not root.is_dir():
         return None
     for stamp in sorted(root.glob(f"{want}-*/versions.json")):
-        b = Build(stamp.parent, versions.BuildVersions.from_json(stamp.read_text()))
-        if b.versions.argocd == want and _complete(b):  # `v3.6.1-*` also matches v3.6.1-rc1 builds
+        b = _load(stamp.parent)
+        # `v3.6.1-*` also matches v3.6.1-rc1 builds and source builds of the v3.6.1 tag
+        if b and b.versions.argocd == want and not b.versions.source:
             return b
     return None
 
@@ -78,69 +111,130 @@ def _complete(b: Build) -> bool:
     return all(b.binary(n).exists() for n in names) and b.install_yaml.is_file() and b.stage_crd.is_file()
 
 
-def ensure_build(argocd_version: str | None = None, *, out: Printer | None = None) -> Build:
-    """Build once per version; later calls return the cached build immediately."""
+def ensure_build(
+    argocd_version: str | None = None, *, source: str | Path | None = None, out: Printer | None = None
+) -> Build:
+    """Build once per release (or per checkout commit); later calls return the cached build.
+
+    `source` is a git checkout of argo-cd (`--argocd-source`): its release name, Kubernetes version
+    and commit come from the checkout. Concurrent calls for one entry build it once: the others
+    wait on the entry's lock and reuse the result. Raises ConfigError for bad input (before any
+    slow work) and BuildError naming the module when a go command fails.
+    """
     say = out or _stderr
-    cached = find_build(argocd_version)
-    if cached:
-        say(f"build: cached {cached.versions.key} at {cached.bin}")
-        return cached
-    v, mod = versions.resolve(argocd_version)
-    return _Builder(v, mod, say).run()
+    checkout: sources.SourceCheckout | None = None
+    if source is not None:
+        if argocd_version:
+            raise ConfigError(
+                "pass --argocd-version or --argocd-source, not both: a source build takes its release "
+                "name from the checkout"
+            )
+        v, checkout = sources.resolve_source(source)
+        mod = checkout.gomod
+    else:
+        cached = find_build(argocd_version)
+        if cached:
+            say(f"build: cached {cached.versions.key} at {cached.bin}")
+            return cached
+        v, mod = versions.resolve(argocd_version)
+    root = build_dir(v)
+    with _entry_lock(root.name, say) as waited:
+        done = _load(root)
+        if done:
+            how = "reusing the build another process just finished" if waited else "cached"
+            say(f"build: {how}: {done.versions.key} at {done.bin}")
+            return done
+        return _Builder(v, mod, say, checkout).run()
+
+
+@contextmanager
+def _entry_lock(name: str, say: Printer) -> Iterator[bool]:
+    """Hold the lock of one cache entry; yields whether another holder had to be waited for."""
+    locks = cache_root() / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(locks / f"{name}.lock"))
+    waited = False
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        say(f"build: another build of {name} is running; waiting for it to finish ({lock.lock_file})")
+        lock.acquire()
+        waited = True
+    try:
+        yield waited
+    finally:
+        lock.release()
+
+
+def _install(staging: Path, final: Path) -> None:
+    """Move a finished entry into place in one rename; a leftover incomplete entry is removed first."""
+    if final.exists():
+        aside = staging.with_name(f"{staging.name}.old-{os.getpid()}")
+        os.rename(final, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+    os.rename(staging, final)
+
+
+def _link(src: Path, dst: Path) -> None:
+    """Hard-link a shared binary into an entry (a copy across filesystems)."""
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _fresh_staging(name: str) -> Path:
+    staging = cache_root() / ".staging" / name
+    if staging.exists():
+        shutil.rmtree(staging)  # an interrupted build's leftovers: never resumed half-way
+    (staging / "bin").mkdir(parents=True)
+    (staging / "manifests").mkdir()
+    return staging
 
 
 def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+@dataclass(frozen=True)
+class _ControlPlane:
+    bin: Path
+    stage_crd: Path
+    etcd: str
+
+
 class _Builder:
-    def __init__(self, v: versions.BuildVersions, mod: versions.ArgoGoMod, say: Printer) -> None:
+    def __init__(
+        self,
+        v: versions.BuildVersions,
+        mod: versions.ArgoGoMod,
+        say: Printer,
+        checkout: sources.SourceCheckout | None = None,
+    ) -> None:
         self.v = v
         self.mod = mod
         self.say = say
+        self.checkout = checkout
         self.root = build_dir(v)
         self.env = versions.go_env(v.toolchain)
         self.t0 = time.monotonic()
+        #: Argo CD's module path: from the checkout's go.mod, else by the release's major.
+        self.argocd_module = mod.module or versions.argocd_module(v.argocd)
 
     def run(self) -> Build:
+        origin = f" from {self.checkout.path} at {self.checkout.commit[:12]}" if self.checkout else ""
         self.say(
-            f"build: Argo CD {self.v.argocd}, Kubernetes {self.v.kubernetes}, kwok {self.v.kwok}, "
+            f"build: Argo CD {self.v.argocd}{origin}, Kubernetes {self.v.kubernetes}, kwok {self.v.kwok}, "
             f"toolchain {self.v.toolchain} -> {self.root}"
         )
-        (self.root / "bin").mkdir(parents=True, exist_ok=True)
-        (self.root / "manifests").mkdir(exist_ok=True)
-        cp = self._controlplane_module()
-        argo = self._argocd_module()
-        etcd = self._go(["list", "-m", "-f", "{{.Version}}", versions.ETCD_MODULE], cp).strip()
-        self.v = replace(self.v, etcd=etcd)
-        self._step(
-            "kube-apiserver, kube-controller-manager, kube-scheduler",
-            cp,
-            [
-                "build",
-                "-trimpath",
-                "-o",
-                str(self.root / "bin") + "/",
-                "-ldflags",
-                self._k8s_ldflags(),
-                "k8s.io/kubernetes/cmd/kube-apiserver",
-                "k8s.io/kubernetes/cmd/kube-controller-manager",
-                "k8s.io/kubernetes/cmd/kube-scheduler",
-            ],
-        )
-        self._step(
-            "etcd",
-            cp,
-            [
-                "build",
-                "-trimpath",
-                "-o",
-                str(self.root / "bin" / "etcd"),
-                "-ldflags",
-                "-s -w",
-                versions.ETCD_MODULE,
-            ],
-        )
+        cp = self._controlplane()
+        self.v = replace(self.v, etcd=cp.etcd)
+        staging = _fresh_staging(self.root.name)
+        for name in CONTROLPLANE_BINARIES:
+            _link(cp.bin / name, staging / "bin" / name)
+        shutil.copyfile(cp.stage_crd, staging / "manifests" / "kwok-stage-crd.yaml")
+        argo = self._argocd_module(staging)
         self._step(
             "argocd",
             argo,
@@ -148,34 +242,95 @@ class _Builder:
                 "build",
                 "-trimpath",
                 "-o",
-                str(self.root / "bin" / "argocd"),
+                str(staging / "bin" / "argocd"),
                 "-ldflags",
                 self._argocd_ldflags(),
-                f"{versions.ARGOCD_MODULE}/cmd",
+                f"{self.argocd_module}/cmd",
             ],
+            module=self._argocd_ref(),
         )
         for alias in ARGOCD_ALIASES:
-            link = self.root / "bin" / alias
-            link.unlink(missing_ok=True)
-            link.symlink_to("argocd")
-        kwok_env = {"GOBIN": str(self.root / "bin")}
-        self._step(
-            "kwok",
-            cp,
-            ["install", "-trimpath", "-ldflags", "-s -w", f"sigs.k8s.io/kwok/cmd/kwok@{self.v.kwok}"],
-            extra_env=kwok_env,
-        )
-        self._copy_manifests(argo, cp)
-        (self.root / "versions.json").write_text(self.v.to_json())
+            (staging / "bin" / alias).symlink_to("argocd")
+        self._copy_argocd_files(argo, staging)
+        (staging / "versions.json").write_text(self.v.to_json())
+        _install(staging, self.root)
         self.say(f"build: done in {self._elapsed()}; binaries in {self.root / 'bin'}")
         return Build(self.root, self.v)
 
+    def _argocd_ref(self) -> str:
+        if self.checkout:
+            return f"{self.argocd_module} from {self.checkout.path}@{self.checkout.commit[:12]}"
+        return f"{self.argocd_module}@{self.v.argocd}"
+
+    # -- the shared control plane ---------------------------------------------------------------------
+    def _controlplane(self) -> _ControlPlane:
+        """etcd, kube-* and kwok for this Kubernetes version: built once, shared by every release."""
+        root = controlplane_dir(self.v.kubernetes, self.v.kwok)
+        with _entry_lock(root.name, self.say):
+            found = _load_controlplane(root) or _controlplane_of_a_release(self.v.kubernetes, self.v.kwok)
+            if found:
+                self.say(f"build: control plane for Kubernetes {self.v.kubernetes} shared from {found.bin}")
+                return found
+            staging = _fresh_staging(root.name)
+            cp = self._controlplane_module(staging)
+            etcd = self._go(["list", "-m", "-f", "{{.Version}}", versions.ETCD_MODULE], cp).strip()
+            self._step(
+                "kube-apiserver, kube-controller-manager, kube-scheduler",
+                cp,
+                [
+                    "build",
+                    "-trimpath",
+                    "-o",
+                    str(staging / "bin") + "/",
+                    "-ldflags",
+                    self._k8s_ldflags(),
+                    "k8s.io/kubernetes/cmd/kube-apiserver",
+                    "k8s.io/kubernetes/cmd/kube-controller-manager",
+                    "k8s.io/kubernetes/cmd/kube-scheduler",
+                ],
+                module=f"{versions.K8S_MODULE}@{self.v.kubernetes}",
+            )
+            self._step(
+                "etcd",
+                cp,
+                [
+                    "build",
+                    "-trimpath",
+                    "-o",
+                    str(staging / "bin" / "etcd"),
+                    "-ldflags",
+                    "-s -w",
+                    versions.ETCD_MODULE,
+                ],
+                module=f"{versions.ETCD_MODULE}@{etcd}",
+            )
+            self._step(
+                "kwok",
+                cp,
+                ["install", "-trimpath", "-ldflags", "-s -w", f"sigs.k8s.io/kwok/cmd/kwok@{self.v.kwok}"],
+                extra_env={"GOBIN": str(staging / "bin")},
+                module=f"{versions.KWOK_MODULE}@{self.v.kwok}",
+            )
+            kwok_info = versions._go_probe(
+                ["mod", "download", "-json", f"{versions.KWOK_MODULE}@{self.v.kwok}"]
+            )
+            crd = (
+                Path(json.loads(kwok_info)["Dir"])
+                / "kustomize"
+                / "crd"
+                / "bases"
+                / "kwok.x-k8s.io_stages.yaml"
+            )
+            shutil.copyfile(crd, staging / "manifests" / "kwok-stage-crd.yaml")
+            stamp = {"kubernetes": self.v.kubernetes, "kwok": self.v.kwok, "etcd": etcd}
+            (staging / "controlplane.json").write_text(json.dumps(stamp, indent=2, sort_keys=True))
+            _install(staging, root)
+            return _ControlPlane(root / "bin", root / "manifests" / "kwok-stage-crd.yaml", etcd)
+
     # -- wrapper modules ------------------------------------------------------------------------------
-    def _controlplane_module(self) -> Path:
-        d = self.root / "src" / "controlplane"
-        if (d / "go.sum").is_file():
-            return d
-        d.mkdir(parents=True, exist_ok=True)
+    def _controlplane_module(self, entry: Path) -> Path:
+        d = entry / "src" / "controlplane"
+        d.mkdir(parents=True)
         (d / "go.mod").write_text("module argocd-chaos.local/controlplane\n\ngo 1.26.0\n")
         k8s_mod = Path(self._probe_gomod(versions.K8S_MODULE, self.v.kubernetes))
         staging = [
@@ -194,41 +349,58 @@ class _Builder:
         ]
         edits += [f"-tool={t}" for t in tools]
         self._go(["mod", "edit", *edits], d)
-        self._step("control-plane module graph (go mod tidy)", d, ["mod", "tidy"])
+        self._step(
+            "control-plane module graph (go mod tidy)",
+            d,
+            ["mod", "tidy"],
+            module=f"{versions.K8S_MODULE}@{self.v.kubernetes}",
+        )
         return d
 
-    def _argocd_module(self) -> Path:
-        d = self.root / "src" / "argocd"
-        if (d / "go.sum").is_file():
-            return d
-        d.mkdir(parents=True, exist_ok=True)
-        (d / "go.mod").write_text(f"module argocd-chaos.local/argocd\n\ngo {self.mod.go_directive}\n")
-        edits = [f"-require={versions.ARGOCD_MODULE}@{self.v.argocd}"]
+    def _argocd_module(self, staging: Path) -> Path:
+        d = staging / "src" / "argocd"
+        d.mkdir(parents=True)
+        # The `tool` directive needs go >= 1.24 in the wrapper; v2.12's go.mod says 1.21.0.
+        go_line = max(self.mod.go_directive, "1.24.0", key=versions._parse_go_version)
+        (d / "go.mod").write_text(f"module argocd-chaos.local/argocd\n\ngo {go_line}\n")
+        module = self.argocd_module
+        edits = [f"-require={module}@{self._required_version()}"]
         edits += [f"-replace={k}={r}" for k, r in sorted(self.mod.replaces.items())]
+        if self.checkout:
+            # The checkout is Argo CD; its `./dir` replaces (gitops-engine up to v3.5) point into it.
+            edits.append(f"-replace={module}={self.checkout.path}")
+            edits += [
+                f"-replace={k}={self.checkout.path / rel}"
+                for k, rel in sorted(self.mod.local_replaces.items())
+            ]
         minor = "v0." + self.v.kubernetes.removeprefix("v1.")
         edits.append(f"-replace=k8s.io/streaming=k8s.io/streaming@{minor}")
-        edits += self._gitops_engine_replace()
-        edits.append(f"-tool={versions.ARGOCD_MODULE}/cmd")
+        if not self.checkout:
+            edits += self._gitops_engine_replace()
+        edits.append(f"-tool={module}/cmd")
         self._go(["mod", "edit", *edits], d)
-        self._step("Argo CD module graph (go mod tidy)", d, ["mod", "tidy"])
+        self._step("Argo CD module graph (go mod tidy)", d, ["mod", "tidy"], module=self._argocd_ref())
         return d
 
+    def _required_version(self) -> str:
+        """The version the wrapper requires; a checkout's replace makes any valid one point at it."""
+        if self.checkout is None or versions._VERSION_RE.match(self.v.argocd):
+            return self.v.argocd
+        major = versions.argocd_module_major(self.argocd_module)
+        return f"v{major}.0.0-00010101000000-000000000000"
+
     def _gitops_engine_replace(self) -> list[str]:
+        """A `/v3` gitops-engine required at the zero pseudo-version is pinned to the release tag.
+
+        An external gitops-engine (up to v3.2) and a tagged `/v3` one (v3.6) need no edit; an
+        in-tree one (v3.3 to v3.5) was refused by `versions.resolve` before any build started.
+        """
         m = self.mod
-        if m.gitops_engine_module.endswith("/v3"):
-            if m.gitops_engine_required.startswith("v3.0.0-00010101000000"):
-                return [f"-replace={m.gitops_engine_module}={m.gitops_engine_module}@{self.v.argocd}"]
-            return []
-        if not m.gitops_engine_module:
-            return []
-        commit = os.environ.get("ARGOCD_CHAOS_GITOPS_ENGINE_COMMIT", "") or self.v.argocd_commit
-        if not commit:
-            raise BuildError(
-                f"Argo CD {self.v.argocd} embeds gitops-engine as an untagged nested module; "
-                "its code can only be fetched by the release commit, which the module proxy does not "
-                "report. Set ARGOCD_CHAOS_GITOPS_ENGINE_COMMIT to the tag's commit, or use a v3.6+ release."
-            )
-        return [f"-replace={m.gitops_engine_module}={m.gitops_engine_module}@{commit}"]
+        if m.gitops_engine_module.endswith("/v3") and m.gitops_engine_required.startswith(
+            "v3.0.0-00010101000000"
+        ):
+            return [f"-replace={m.gitops_engine_module}={m.gitops_engine_module}@{self.v.argocd}"]
+        return []
 
     def _probe_gomod(self, module: str, version: str) -> str:
         info = json.loads(versions._go_probe(["mod", "download", "-json", f"{module}@{version}"]) or "{}")
@@ -255,7 +427,7 @@ class _Builder:
         return " ".join(flags)
 
     def _argocd_ldflags(self) -> str:
-        pkg = f"{versions.ARGOCD_MODULE}/common"
+        pkg = f"{self.argocd_module}/common"
         date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         minor = "v0." + self.v.kubernetes.removeprefix("v1.").split(".")[0] + ".0"
         vals = {
@@ -269,31 +441,43 @@ class _Builder:
         return " ".join(["-s", "-w", *(f"-X {pkg}.{k}={val}" for k, val in vals.items())])
 
     # -- upstream data files ---------------------------------------------------------------------------
-    def _copy_manifests(self, argo: Path, cp: Path) -> None:
-        """Take install.yaml, the Stage CRD and the image's helper scripts from the same modules."""
-        argo_dir = Path(self._go(["list", "-m", "-f", "{{.Dir}}", versions.ARGOCD_MODULE], argo).strip())
-        shutil.copyfile(argo_dir / "manifests" / "install.yaml", self.root / "manifests" / "install.yaml")
+    def _copy_argocd_files(self, argo: Path, staging: Path) -> None:
+        """Take install.yaml and the image's helper scripts from the Argo CD tree that was built."""
+        argo_dir = Path(self._go(["list", "-m", "-f", "{{.Dir}}", self.argocd_module], argo).strip())
+        shutil.copyfile(argo_dir / "manifests" / "install.yaml", staging / "manifests" / "install.yaml")
         for script in ARGOCD_SCRIPTS:
-            dst = self.root / "bin" / script
+            dst = staging / "bin" / script
             shutil.copyfile(argo_dir / "hack" / script, dst)
             dst.chmod(0o755)
-        kwok_info = versions._go_probe(["mod", "download", "-json", f"{versions.KWOK_MODULE}@{self.v.kwok}"])
-        kwok_dir = Path(json.loads(kwok_info)["Dir"])
-        crd = kwok_dir / "kustomize" / "crd" / "bases" / "kwok.x-k8s.io_stages.yaml"
-        shutil.copyfile(crd, self.root / "manifests" / "kwok-stage-crd.yaml")
 
     # -- running go -----------------------------------------------------------------------------------
-    def _go(self, args: Sequence[str], cwd: Path, extra_env: dict[str, str] | None = None) -> str:
+    def _go(
+        self,
+        args: Sequence[str],
+        cwd: Path,
+        extra_env: dict[str, str] | None = None,
+        module: str = "",
+    ) -> str:
         env = {**self.env, **(extra_env or {})}
         proc = subprocess.run(
             [versions.go_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
         )
         if proc.returncode != 0:
-            raise BuildError(f"`go {' '.join(args)}` in {cwd} failed:\n{proc.stderr.strip()[-3000:]}")
+            tail = "\n".join(proc.stderr.strip().splitlines()[-GO_ERROR_LINES:])
+            what = f" building {module}" if module else ""
+            raise BuildError(
+                f"`go {' '.join(args)}`{what} failed (in {cwd}, toolchain {self.v.toolchain}); "
+                f"last lines of the go error:\n{tail}"
+            )
         return proc.stdout
 
     def _step(
-        self, what: str, cwd: Path, args: Sequence[str], extra_env: dict[str, str] | None = None
+        self,
+        what: str,
+        cwd: Path,
+        args: Sequence[str],
+        extra_env: dict[str, str] | None = None,
+        module: str = "",
     ) -> None:
         started = time.monotonic()
         self.say(f"build: {what} ... (total {self._elapsed()})")
@@ -308,7 +492,7 @@ class _Builder:
         t = threading.Thread(target=heartbeat, daemon=True)
         t.start()
         try:
-            self._go(args, cwd, extra_env)
+            self._go(args, cwd, extra_env, module=module)
         finally:
             done.set()
             t.join()
@@ -321,3 +505,27 @@ class _Builder:
 def _fmt(seconds: float) -> str:
     m, s = divmod(int(seconds), 60)
     return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def _load_controlplane(root: Path) -> _ControlPlane | None:
+    try:
+        stamp = json.loads((root / "controlplane.json").read_text())
+    except (OSError, ValueError):
+        return None
+    crd = root / "manifests" / "kwok-stage-crd.yaml"
+    if not all((root / "bin" / n).exists() for n in CONTROLPLANE_BINARIES) or not crd.is_file():
+        return None
+    return _ControlPlane(root / "bin", crd, str(stamp.get("etcd", "")))
+
+
+def _controlplane_of_a_release(kubernetes: str, kwok: str) -> _ControlPlane | None:
+    """A complete release build with the same Kubernetes and kwok, whose binaries can be shared.
+
+    Entries made before the shared control plane existed (the first v3.6.1 build) lend theirs
+    instead of a rebuild.
+    """
+    for stamp in sorted(cache_root().glob(f"*-{kubernetes}/versions.json")):
+        b = _load(stamp.parent)
+        if b and b.versions.kubernetes == kubernetes and b.versions.kwok == kwok and b.versions.etcd:
+            return _ControlPlane(b.bin, b.stage_crd, b.versions.etcd)
+    return None

@@ -9,8 +9,8 @@ import pytest
 from harness._build import binaries as _build
 from harness._build import versions as _versions
 from harness._build.binaries import ARGOCD_ALIASES, BINARIES, Build, _Builder, ensure_build, find_build
-from harness._errors import BuildError, ConfigError
 from harness._build.versions import ArgoGoMod, BuildVersions, parse_argocd_gomod
+from harness._errors import ConfigError
 
 FakeBuild = Callable[..., Build]
 
@@ -202,28 +202,24 @@ def test_gitops_engine_untagged_v3_is_pinned_to_the_release(builder: _Builder) -
     assert builder._gitops_engine_replace() == [f"-replace={module}={module}@v3.6.1"]
 
 
-V35_GOMOD = GOMOD.replace("gitops-engine/v3 v3.6.1", "gitops-engine v0.7.1-0.20250908182407-97ad5b59a627")
+V35_GOMOD = GOMOD.replace(
+    "gitops-engine/v3 v3.6.1", "gitops-engine v0.7.1-0.20250908182407-97ad5b59a627"
+).replace("gitops-engine/v3 => ./gitops-engine", "gitops-engine => ./gitops-engine")
 
 
-def test_gitops_engine_v35_is_fetched_by_the_release_commit(
-    builder: _Builder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("ARGOCD_CHAOS_GITOPS_ENGINE_COMMIT", raising=False)
+def test_gitops_engine_in_tree_is_not_the_builders_business(builder: _Builder) -> None:
+    # versions.resolve refuses a release whose gitops-engine exists only in the argo-cd tree; a
+    # source build maps the ./gitops-engine replace into the checkout instead.
     builder.mod = parse_argocd_gomod(V35_GOMOD)
-    module = "github.com/argoproj/argo-cd/gitops-engine"
-    assert builder._gitops_engine_replace() == [f"-replace={module}={module}@{'e' * 40}"]
-    monkeypatch.setenv("ARGOCD_CHAOS_GITOPS_ENGINE_COMMIT", "f" * 40)
-    assert builder._gitops_engine_replace() == [f"-replace={module}={module}@{'f' * 40}"]
+    assert builder.mod.gitops_engine_in_tree
+    assert builder._gitops_engine_replace() == []
 
 
-def test_gitops_engine_v35_without_a_commit_says_what_to_set(
-    builder: _Builder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("ARGOCD_CHAOS_GITOPS_ENGINE_COMMIT", raising=False)
-    builder.mod = parse_argocd_gomod(V35_GOMOD)
-    builder.v = BuildVersions("v3.5.7", "v1.34.0", "v0.8.0", "local")
-    with pytest.raises(BuildError, match="Set ARGOCD_CHAOS_GITOPS_ENGINE_COMMIT"):
-        builder._gitops_engine_replace()
+def test_argocd_module_follows_the_release_major(no_go: None, chaos_dirs: object) -> None:
+    v2 = BuildVersions("v2.14.21", "v1.31.0", "v0.8.0", "local", argocd_commit="a" * 40)
+    b = _Builder(v2, parse_argocd_gomod(GOMOD.replace("argo-cd/v3\n", "argo-cd/v2\n")), lambda _m: None)
+    assert b.argocd_module == "github.com/argoproj/argo-cd/v2"
+    assert "-X github.com/argoproj/argo-cd/v2/common.version=2.14.21" in b._argocd_ldflags()
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(0, "0s"), (59.9, "59s"), (60, "1m00s"), (3725, "62m05s")])

@@ -1,23 +1,20 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from harness._build import versions as versions
-from harness._errors import BuildError, ConfigError
 from harness._build.versions import (
-    ARGOCD_MODULE,
     NEWER_TOOLCHAIN,
     ArgoGoMod,
     BuildVersions,
-    fetch_argocd_gomod,
     go_binary,
     normalise_version,
     parse_argocd_gomod,
     toolchain_for,
 )
+from harness._errors import BuildError, ConfigError
 
 # Shaped like Argo CD v3.6.1's go.mod: gitops-engine is a nested /v3 module of the same repo,
 # required at the release tag and replaced by its local directory.
@@ -94,7 +91,10 @@ def test_parse_v36_gomod() -> None:
         gitops_engine_module="github.com/argoproj/argo-cd/gitops-engine/v3",
         gitops_engine_required="v3.6.1",
         gitops_engine_local_replace=True,
+        module="github.com/argoproj/argo-cd/v3",
+        local_replaces={"github.com/argoproj/argo-cd/gitops-engine/v3": "./gitops-engine"},
     )
+    assert not mod.gitops_engine_in_tree  # v3.6's nested module is tagged and served
 
 
 def test_parse_v35_gomod() -> None:
@@ -106,6 +106,7 @@ def test_parse_v35_gomod() -> None:
     assert mod.gitops_engine_module == "github.com/argoproj/argo-cd/gitops-engine"
     assert mod.gitops_engine_required == "v0.7.1-0.20250908182407-97ad5b59a627"
     assert mod.gitops_engine_local_replace is True
+    assert mod.gitops_engine_in_tree
 
 
 def test_parse_gitops_engine_replaced_by_a_version_is_not_local() -> None:
@@ -237,97 +238,10 @@ def test_go_env_pins_the_toolchain_and_disables_cgo(monkeypatch: pytest.MonkeyPa
 # -- fetch_argocd_gomod and resolve ------------------------------------------------------------------
 
 
-class FakeGo:
-    """Stands in for `_go_probe`: answers like the go command and records what was asked."""
-
-    def __init__(self, download: dict[str, object], listed: dict[str, object] | None = None) -> None:
-        self.download = download
-        self.listed = listed or {}
-        self.calls: list[list[str]] = []
-
-    def __call__(self, args: list[str]) -> str:
-        self.calls.append(args)
-        if args[:3] == ["mod", "download", "-json"]:
-            return json.dumps(self.download, indent="\t")
-        if args[:3] == ["list", "-m", "-versions"]:
-            return f"{args[3]} v2.14.0 v3.0.0-rc1 v3.5.7 v3.6.0 v3.6.1\n"
-        if args[:3] == ["list", "-m", "-json"]:
-            return json.dumps(self.listed)
-        raise AssertionError(f"unexpected go {args}")
-
-
-def test_fetch_unserved_version_lists_served_releases(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeGo(
-        {
-            "Path": ARGOCD_MODULE,
-            "Version": "v9.9.9",
-            "Error": "github.com/argoproj/argo-cd/v3@v9.9.9: reading "
-            "https://proxy.golang.org/github.com/argoproj/argo-cd/v3/@v/v9.9.9.info: 403 Forbidden",
-        }
-    )
-    monkeypatch.setattr(versions, "_go_probe", fake)
-
-    with pytest.raises(ConfigError) as err:
-        fetch_argocd_gomod("9.9.9")
-
-    msg = str(err.value)
-    assert msg.startswith("Argo CD v9.9.9 is not served by the Go module proxy")
-    assert "403 Forbidden" in msg
-    assert "Served v3 releases: v3.0.0-rc1 v3.5.7 v3.6.0 v3.6.1." in msg
-    assert "v2.14.0" not in msg
-    assert "--argocd-version" in msg
-    assert fake.calls == [
-        ["mod", "download", "-json", f"{ARGOCD_MODULE}@v9.9.9"],
-        ["list", "-m", "-versions", ARGOCD_MODULE],
-    ]
-
-
-def test_fetch_rejects_junk_before_asking_go(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = FakeGo({})
-    monkeypatch.setattr(versions, "_go_probe", fake)
-    with pytest.raises(ConfigError, match="'junk' is not a release tag"):
-        fetch_argocd_gomod("junk")
-    assert fake.calls == []
-
-
-def test_fetch_served_version_returns_gomod_and_commit(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gomod = tmp_path / "v3.6.1.mod"
-    gomod.write_text(GOMOD_V36)
-    fake = FakeGo(
-        {
-            "Path": ARGOCD_MODULE,
-            "Version": "v3.6.1",
-            "GoMod": str(gomod),
-            "Origin": {"VCS": "git", "Hash": "a" * 40, "Ref": "refs/tags/v3.6.1"},
-        }
-    )
-    monkeypatch.setattr(versions, "_go_probe", fake)
-
-    assert fetch_argocd_gomod("v3.6.1") == (GOMOD_V36, "a" * 40)
-    assert len(fake.calls) == 1
-
-
-def test_fetch_asks_go_list_for_the_commit_when_download_omits_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    gomod = tmp_path / "v3.6.1.mod"
-    gomod.write_text(GOMOD_V36)
-    fake = FakeGo(
-        {"Path": ARGOCD_MODULE, "Version": "v3.6.1", "GoMod": str(gomod)},
-        listed={"Path": ARGOCD_MODULE, "Origin": {"Hash": "b" * 40}},
-    )
-    monkeypatch.setattr(versions, "_go_probe", fake)
-
-    assert fetch_argocd_gomod("3.6.1") == (GOMOD_V36, "b" * 40)
-    assert fake.calls[-1] == ["list", "-m", "-json", f"{ARGOCD_MODULE}@v3.6.1"]
-
-
 def test_resolve_derives_the_build_versions(monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[str] = []
 
-    def fake_fetch(v: str) -> tuple[str, str]:
+    def fake_fetch(v: str) -> tuple[str, str]:  # the proxy's answer, see test_releases.py
         asked.append(v)
         return GOMOD_V36, "c" * 40
 
