@@ -8,6 +8,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 CLUSTER ?= embedded
 ARGOCD_VERSION ?=
+# A git checkout of argo-cd to build and test instead of a release (v3.3 to v3.5 build this way only).
+ARGOCD_SOURCE ?=
 KEEP_CLUSTER ?= never
 REPORTS ?= reports
 PYTEST_ARGS ?=
@@ -15,13 +17,14 @@ PYTEST_ARGS ?=
 export GOTOOLCHAIN ?= go1.27.3
 export CGO_ENABLED := 0
 
-ARGOCD_FLAG := $(if $(ARGOCD_VERSION),--argocd-version $(ARGOCD_VERSION),)
+ARGOCD_FLAG := $(if $(ARGOCD_VERSION),--argocd-version $(ARGOCD_VERSION),) $(if $(ARGOCD_SOURCE),--argocd-source $(ARGOCD_SOURCE),)
 
 .PHONY: help
 help:
 	@echo "make chaos   run the claim suites on the default cluster and write the report to $(REPORTS)/"
 	@echo "make test    the project's own tests: lint, types, unit tests, the embedded-cluster e2e tests"
-	@echo "options: CLUSTER=embedded|kind|existing ARGOCD_VERSION=v3.6.1 KEEP_CLUSTER=never|on-failure|always"
+	@echo "make matrix  run the claim suites on several Argo CD releases and write $(REPORTS)/matrix.md"
+	@echo "options: CLUSTER=embedded|kind|existing ARGOCD_VERSION=v3.6.1 ARGOCD_SOURCE=DIR KEEP_CLUSTER=never|on-failure|always"
 
 $(BIN)/argocd-chaos: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python >= 3.11" >&2; exit 1; }

@@ -27,12 +27,20 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument(
         "--argocd-version", default=None, help="Argo CD release tag, e.g. v3.6.1 (default: pinned)"
     )
+    b.add_argument(
+        "--argocd-source",
+        default=None,
+        metavar="DIR",
+        help="build a git checkout of argo-cd instead (release tag, fork, PR branch); v3.3 to v3.5 "
+        "build this way only",
+    )
 
     c = sub.add_parser("cluster", help="bring a cluster up or down, or show what runs")
     csub = c.add_subparsers(dest="action", required=True)
     up = csub.add_parser("up", help="start a cluster and leave it running")
     up.add_argument("--provider", choices=PROVIDERS, default="embedded")
     up.add_argument("--argocd-version", default=None)
+    up.add_argument("--argocd-source", default=None, metavar="DIR", help="a git checkout of argo-cd to build")
     up.add_argument("--name", default="argocd-chaos")
     up.add_argument(
         "--api-port", type=int, default=None, help="fixed kube-apiserver port (default: any free)"
@@ -92,7 +100,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "build":
         from harness._build.binaries import ensure_build
 
-        b = ensure_build(args.argocd_version, out=_say)
+        b = ensure_build(args.argocd_version, source=args.argocd_source, out=_say)
         print(b.bin)
         return 0
     if args.command == "claims":
@@ -127,7 +135,7 @@ def _cluster(args: argparse.Namespace) -> int:
         from harness._build.binaries import ensure_build
 
         controller_args, argocd_cm = settings_from_options(args.controller_arg, args.argocd_cm)
-        build = ensure_build(args.argocd_version, out=_say)
+        build = ensure_build(args.argocd_version, source=args.argocd_source, out=_say)
         cluster = EmbeddedCluster(name, build)
         options = EmbeddedOptions(
             name=name,

@@ -70,9 +70,22 @@ class HarnessConfig:
     #: Where tests serve webhooks (an IP of this machine the API server reaches); None: the provider's.
     webhook_host: str | None = None
     argocd_cm: Mapping[str, str] = field(default_factory=dict)
+    #: A git checkout of argo-cd to build and test instead of a release (embedded provider only).
+    argocd_source: Path | None = None
 
     def __post_init__(self) -> None:
         if self.provider not in PROVIDERS:
             raise ConfigError(f"--cluster {self.provider!r} is not one of {', '.join(PROVIDERS)}")
         if self.keep_cluster not in KEEP:
             raise ConfigError(f"--keep-cluster {self.keep_cluster!r} is not one of {', '.join(KEEP)}")
+        if self.argocd_source is not None:
+            if self.provider != "embedded":
+                raise ConfigError(
+                    f"--argocd-source builds Argo CD for the embedded cluster only, not --cluster "
+                    f"{self.provider}; use --cluster embedded, or install your build on that cluster yourself"
+                )
+            if self.argocd_version:
+                raise ConfigError(
+                    "pass --argocd-version or --argocd-source, not both: a source build takes its release "
+                    "name from the checkout"
+                )

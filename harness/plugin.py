@@ -61,6 +61,14 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         help="Argo CD release to test, e.g. v3.6.1 (default: the pinned newest release)",
     )
     g.addoption(
+        "--argocd-source",
+        default=os.environ.get("ARGOCD_CHAOS_ARGOCD_SOURCE") or None,
+        metavar="DIR",
+        help="a git checkout of argo-cd (release tag, fork, pull-request branch) to build and test on "
+        "the embedded cluster instead of a release; its release name and Kubernetes version come "
+        "from the checkout",
+    )
+    g.addoption(
         "--keep-cluster",
         choices=KEEP,
         default="never",
@@ -121,22 +129,26 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    cfg = HarnessConfig(
-        provider=cast(Provider, config.getoption("--cluster")),
-        argocd_version=config.getoption("--argocd-version"),
-        keep_cluster=cast(Keep, config.getoption("--keep-cluster")),
-        cluster_name=config.getoption("--cluster-name"),
-        reports_dir=Path(config.getoption("--reports-dir")),
-        context=config.getoption("--context"),
-        timeouts=env_timeouts,
-        kind_path=_path_option(config, "--kind-path"),
-        argocd_manifest=_path_option(config, "--argocd-manifest"),
-        allow_global_config=bool(config.getoption("--allow-global-config")),
-        webhook_host=config.getoption("--webhook-host"),
-        run_id=RUN_ID,
-        controller_args=controller_args,
-        argocd_cm=argocd_cm,
-    )
+    try:
+        cfg = HarnessConfig(
+            provider=cast(Provider, config.getoption("--cluster")),
+            argocd_version=config.getoption("--argocd-version"),
+            keep_cluster=cast(Keep, config.getoption("--keep-cluster")),
+            cluster_name=config.getoption("--cluster-name"),
+            reports_dir=Path(config.getoption("--reports-dir")),
+            context=config.getoption("--context"),
+            timeouts=env_timeouts,
+            kind_path=_path_option(config, "--kind-path"),
+            argocd_manifest=_path_option(config, "--argocd-manifest"),
+            allow_global_config=bool(config.getoption("--allow-global-config")),
+            webhook_host=config.getoption("--webhook-host"),
+            run_id=RUN_ID,
+            controller_args=controller_args,
+            argocd_cm=argocd_cm,
+            argocd_source=_path_option(config, "--argocd-source"),
+        )
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
     config.stash[config_key] = cfg
     config.stash[ledger_key] = Ledger()
     config.stash[environment_key] = {"harness": __version__, "provider": cfg.provider}

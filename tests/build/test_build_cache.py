@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from testkit.git import git
 from testkit.goproxy import argocd_gomod
 
 from harness._build import binaries as _build
@@ -24,6 +25,7 @@ from harness._errors import BuildError
 
 V214 = BuildVersions("v2.14.21", "v1.31.0", "v0.8.0", "local", argocd_commit="a" * 40)
 V213 = BuildVersions("v2.13.9", "v1.31.0", "v0.8.0", "local", argocd_commit="b" * 40)
+REAL_RUN = subprocess.run
 WAIT = 30  # seconds; a bound on thread hand-offs that take milliseconds, never reached when green
 
 
@@ -45,11 +47,15 @@ class FakeGoCommand:
         self.fail: str | None = None  # the output name whose build fails with a compile error
 
     def __call__(self, cmd: Sequence[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+        if cmd[0] != "go":  # git, for source checkouts, runs for real
+            return REAL_RUN(cmd, **kw)
         args = tuple(cmd[1:])
         self.calls.append(args)
-        cwd = Path(kw["cwd"])
+        cwd = Path(kw.get("cwd", "."))
         out = ""
-        if args[:2] == ("mod", "tidy"):
+        if args == ("env", "GOVERSION"):
+            out = "go1.26.8\n"
+        elif args[:2] == ("mod", "tidy"):
             (cwd / "go.sum").write_text("")
         elif args[:3] == ("list", "-m", "-f") and args[3] == "{{.Version}}":
             out = "v3.5.16\n"
@@ -214,3 +220,28 @@ def test_a_failed_build_names_the_module_and_quotes_the_go_error(go: FakeGoComma
     assert msg.count("go: downloading a") == _build.GO_ERROR_LINES - 2  # only the last lines
     assert find_build("v2.14.21") is None
     assert not _build.build_dir(V214).exists()
+
+
+def test_a_source_build_points_argocd_and_its_in_tree_gitops_engine_at_the_checkout(
+    go: FakeGoCommand, tmp_path: Path
+) -> None:
+    repo = tmp_path / "argo-cd-src"
+    (repo / "gitops-engine").mkdir(parents=True)
+    (repo / "go.mod").write_text(argocd_gomod("v3.4.7"))
+    git("init", "-q", "-b", "main", cwd=repo)
+    git("add", "-A", cwd=repo)
+    git("commit", "-q", "-m", "release", cwd=repo)
+    git("tag", "v3.4.7", cwd=repo)
+
+    b = ensure_build(source=repo, out=lambda _m: None)
+
+    edit = next(
+        a for a in go.calls if a[:2] == ("mod", "edit") and "-tool=github.com/argoproj/argo-cd/v3/cmd" in a
+    )
+    assert "-require=github.com/argoproj/argo-cd/v3@v3.4.7" in edit
+    assert f"-replace=github.com/argoproj/argo-cd/v3={repo}" in edit
+    assert f"-replace=github.com/argoproj/argo-cd/gitops-engine={repo / 'gitops-engine'}" in edit
+    assert b.versions.source == f"{repo}@{git('rev-parse', 'HEAD', cwd=repo)}"
+    assert find_build("v3.4.7") is None  # a source build never stands in for the release
+    assert ensure_build(source=repo, out=lambda _m: None) == b
+    assert go.builds_of("argocd") == 1

@@ -23,7 +23,7 @@ class EmbeddedProvider(Provider):
             say(f"argocd-chaos: reusing running embedded cluster {cfg.cluster_name!r}")
             self.cluster, owned = existing, False
         else:
-            build = ensure_build(cfg.argocd_version, out=say)
+            build = ensure_build(cfg.argocd_version, source=cfg.argocd_source, out=say)
             self.cluster = EmbeddedCluster(cfg.cluster_name, build)
             options = EmbeddedOptions(
                 name=cfg.cluster_name,
@@ -79,6 +79,9 @@ def _check_reusable(existing: EmbeddedCluster, cfg: HarnessConfig) -> None:
     wanted = normalise_version(cfg.argocd_version) if cfg.argocd_version else None
     if wanted is not None and wanted != running_version:
         differences.append(f"Argo CD {running_version}, not {wanted}")
+    running_source = existing.versions.source.rsplit("@", 1)[0]
+    if cfg.argocd_source is not None and running_source != str(cfg.argocd_source.expanduser().resolve()):
+        differences.append(f"Argo CD from {running_source or 'a release'}, not from {cfg.argocd_source}")
     if list(cfg.controller_args) != list(existing.options.controller_args):
         differences.append(
             f"controller flags {list(existing.options.controller_args)}, not {list(cfg.controller_args)}"
