@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
         "--argocd-version", default=None, help="Argo CD release tag, e.g. v3.6.1 (default: pinned)"
     )
     b.add_argument(
+        "--print",
+        choices=("bin", "release"),
+        default="bin",
+        help="what to print on stdout when done: the bin folder (default) or the release name",
+    )
+    b.add_argument(
         "--argocd-source",
         default=None,
         metavar="DIR",
@@ -76,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         "verdicts, every check that differs, and measured figures side by side",
     )
     cl.add_argument(
+        "--matrix",
+        default=None,
+        metavar="DIR",
+        help="assemble the claims matrix from DIR/<release>/claims.json (what `make matrix` leaves), "
+        "write DIR/matrix.json and DIR/matrix.md, and print it",
+    )
+    cl.add_argument(
         "--fail-on-change",
         action="store_true",
         help="with --compare: exit 1 when a verdict or a check differs (an upgrade gate for CI)",
@@ -101,7 +114,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         from harness._build.binaries import ensure_build
 
         b = ensure_build(args.argocd_version, source=args.argocd_source, out=_say)
-        print(b.bin)
+        print(b.versions.argocd if args.print == "release" else b.bin)
+        return 0
+    if args.command == "claims" and args.matrix is not None:
+        from harness._report.matrix import format_matrix_markdown, write_matrix
+
+        if args.compare is not None or args.fail_on_change:
+            raise ConfigError("--matrix compares every adjacent pair itself; drop --compare/--fail-on-change")
+        json_path, md_path, m = write_matrix(Path(args.matrix))
+        print(format_matrix_markdown(m), end="")
+        _say(f"argocd-chaos: wrote {json_path} and {md_path}")
         return 0
     if args.command == "claims":
         from harness._report.ledger import format_ledger_table, load_ledger

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from harness._build.versions import version_tuple
+from harness._errors import ConfigError
 from harness._report.ledger import ClaimRecorder, Ledger
 
 ledger_key = pytest.StashKey[Ledger]()
@@ -32,6 +34,31 @@ class ClaimContext:
 
     def evidence(self, key: str, value: object) -> None:
         self.recorder.evidence(self.claim_id, key, value, test=self.nodeid)
+
+    def requires_release(self, statement: str, *, running: str, since: str, feature: str) -> bool:
+        """Whether the running release has `feature` (added in `since`).
+
+        If not, the check is recorded as not applicable with that reason, and the test must not
+        make it. `running` is the release under test as the cluster reports it (`chaos_cluster.versions`),
+        never a constant, so one suite serves every release.
+        """
+        if release_at_least(running, since):
+            return True
+        reason = f"{feature} exists from Argo CD {since}; this run is on {running}"
+        self.recorder.not_applicable(self.claim_id, statement, reason=reason, test=self.nodeid)
+        return False
+
+
+def release_at_least(running: str, since: str) -> bool:
+    """Whether `running` (a release, or a source build named `v3.4.7-<commit>`) is `since` or later.
+
+    Only major.minor.patch count. Raises ConfigError for a name that is not a release.
+    """
+    try:
+        have = version_tuple("-".join(running.split("-")[:1]))[:3]
+    except ConfigError:
+        raise ConfigError(f"cannot tell which release {running!r} is; expected a name like v3.6.1") from None
+    return have >= version_tuple(since)[:3]
 
 
 def claim_ids(item: pytest.Item) -> list[str]:

@@ -63,8 +63,10 @@ CLAIMS: dict[str, str] = {
     "C11": "A mutating webhook fighting self-heal fires hooks every cycle; ignoreDifferences stops it",
 }
 
-Verdict: TypeAlias = Literal["held", "partial", "disproved", "not-run"]
-VERDICTS: tuple[Verdict, ...] = ("held", "partial", "disproved", "not-run")
+Verdict: TypeAlias = Literal["held", "partial", "disproved", "not-run", "not-applicable"]
+#: "not-applicable": every check of the claim needs something the release under test lacks (each
+#: check says what and why); never used to hide a check that could run.
+VERDICTS: tuple[Verdict, ...] = ("held", "partial", "disproved", "not-run", "not-applicable")
 
 # "unknown" is for a test that recorded checks but whose outcome never reached the ledger; "flaky" is a
 # test that passed only on a rerun, which is reported rather than hidden.
@@ -156,6 +158,9 @@ class Check:
     observed: Json
     agrees: bool
     test: str
+    #: False when the release under test lacks what the check needs; `reason` then says what.
+    applicable: bool = True
+    reason: str = ""
 
 
 class ClaimRecorder:
@@ -188,6 +193,17 @@ class ClaimRecorder:
         with self._lock:
             self._checks.append(entry)
         return agrees
+
+    def not_applicable(self, claim_id: str, statement: str, *, reason: str, test: str) -> None:
+        """Record that a check cannot be made on this release, and why; it counts toward no verdict."""
+        _check_claim_id(claim_id)
+        if not reason.strip():
+            raise ValueError("a not-applicable check needs the reason (what the release lacks)")
+        entry = Check(
+            claim_id, statement, None, None, agrees=False, test=test, applicable=False, reason=reason
+        )
+        with self._lock:
+            self._checks.append(entry)
 
     def evidence(self, claim_id: str, key: str, value: object, *, test: str) -> None:
         """Attach an observed fact without a verdict; a later value for the same key replaces it."""
@@ -230,6 +246,10 @@ def derive_verdict(checks: Sequence[Check], tests_outcomes: Mapping[str, str]) -
     ran = any(outcome != "skipped" for outcome in tests_outcomes.values())
     if not ran or not checks:
         return "not-run"
+    applicable = [c for c in checks if c.applicable]
+    if not applicable:
+        return "not-applicable"
+    checks = applicable
     agreeing = sum(1 for c in checks if c.agrees)
     if agreeing == len(checks):
         return "held"
@@ -301,16 +321,7 @@ class Ledger:
                     "argocd_version": argocd_version,
                     "tests": [{"nodeid": n, "outcome": o} for n, o in sorted(tests.items())],
                     "evidence": self.recorder.evidence_for(claim_id),
-                    "checks": [
-                        {
-                            "statement": c.statement,
-                            "claimed": c.claimed,
-                            "observed": c.observed,
-                            "agrees": c.agrees,
-                            "test": c.test,
-                        }
-                        for c in checks
-                    ],
+                    "checks": [_check_json(c) for c in checks],
                 }
             )
         return result
@@ -328,6 +339,20 @@ class Ledger:
         _atomic_write(json_path, json.dumps(entries, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
         _atomic_write(md_path, format_ledger_markdown(entries))
         return json_path, md_path
+
+
+def _check_json(c: Check) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "statement": c.statement,
+        "claimed": c.claimed,
+        "observed": c.observed,
+        "agrees": c.agrees,
+        "test": c.test,
+    }
+    if not c.applicable:  # keys only where they say something, so older ledgers compare equal
+        out["applicable"] = False
+        out["reason"] = c.reason
+    return out
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -374,7 +399,8 @@ def _verdict_counts(entries: Sequence[Mapping[str, Any]]) -> str:
     for e in entries:
         verdict = str(e.get("verdict", "?"))
         counts[verdict] = counts.get(verdict, 0) + 1
-    return ", ".join(f"{verdict} {n}" for verdict, n in counts.items())
+    shown = [(v, n) for v, n in counts.items() if n or v != "not-applicable"]  # the rare one only when seen
+    return ", ".join(f"{verdict} {n}" for verdict, n in shown)
 
 
 def format_ledger_table(entries: Sequence[Mapping[str, Any]]) -> str:
@@ -441,6 +467,9 @@ def format_ledger_markdown(entries: Sequence[Mapping[str, Any]]) -> str:
         if checks:
             out.append("Checks:")
             for c in checks:
+                if c.get("applicable") is False:
+                    out.append(f"- – {_md(c['statement'])}: not applicable: {_md(c.get('reason', ''))}")
+                    continue
                 mark = "✔" if c.get("agrees") else "✘"
                 out.append(
                     f"- {mark} {_md(c['statement'])}: claimed `{_md(c['claimed'])}`, "
