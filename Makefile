@@ -106,6 +106,28 @@ chaos: venv deps allure-cli $(if $(filter embedded,$(CLUSTER)),build,)
 	else echo "Allure results in $(REPORTS)/allure-results (no Node.js/npm here, so no HTML report)"; fi; \
 	exit $${status:-0}
 
+# The claims matrix: the claim suites once per release, each into $(REPORTS)/<release>/, then
+# matrix.json and matrix.md over all of them. The default is the newest patch of each minor that
+# builds from the module proxy alone (v3.3 to v3.5 build from a source checkout: ARGOCD_SOURCES).
+ARGOCD_VERSIONS ?= v2.12.6 v2.13.9 v2.14.21 v3.0.23 v3.1.16 v3.2.11 v3.6.1
+ARGOCD_SOURCES ?=
+MATRIX_CLUSTER_NAME ?= argocd-chaos-matrix
+.PHONY: matrix
+matrix: venv deps
+	@[ -n "$(strip $(ARGOCD_VERSIONS) $(ARGOCD_SOURCES))" ] || { echo "error: give ARGOCD_VERSIONS or ARGOCD_SOURCES" >&2; exit 2; }
+	mkdir -p $(REPORTS)
+	status=0; \
+	for target in $(addprefix version:,$(ARGOCD_VERSIONS)) $(addprefix source:,$(ARGOCD_SOURCES)); do \
+	  kind=$${target%%:*}; value=$${target#*:}; \
+	  if [ $$kind = version ]; then flag="--argocd-version $$value"; else flag="--argocd-source $$value"; fi; \
+	  release=$$($(BIN)/argocd-chaos build $$flag --print release) || { status=1; continue; }; \
+	  echo "== Argo CD $$release: claim suites into $(REPORTS)/$$release"; \
+	  $(BIN)/pytest suites --cluster embedded $$flag --cluster-name $(MATRIX_CLUSTER_NAME) --keep-cluster never \
+	    --reports-dir $(REPORTS)/$$release --junitxml $(REPORTS)/$$release/junit.xml $(PYTEST_ARGS) || status=1; \
+	done; \
+	$(BIN)/argocd-chaos claims --matrix $(REPORTS) || status=1; \
+	exit $$status
+
 # The Allure 3 report generator, from the npm registry into a project-local folder; skipped
 # (results only) where npm is missing.
 ALLURE_VERSION ?= 3.18.0

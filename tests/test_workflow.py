@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness._build.versions import DEFAULT_ARGOCD_VERSION, NEWER_TOOLCHAIN
+from harness._build.versions import DEFAULT_ARGOCD_VERSION, NEWER_TOOLCHAIN, UNBUILDABLE
 from harness._cluster.kind.provider import KIND_VERSION
 from harness._paths import cache_root
 
@@ -219,15 +219,48 @@ def test_kind_clusters_are_deleted_at_the_end(kind_job: Job) -> None:
 # --- the embedded job -----------------------------------------------------------------------------
 
 
-def test_embedded_job_runs_make_chaos_on_the_default_cluster(
+ONLY_RELEASE = "${{ !matrix.source && matrix.argocd || '' }}"
+ONLY_SOURCE = "${{ matrix.source && 'argo-cd-src' || '' }}"
+
+
+def test_embedded_job_runs_make_chaos_on_one_release_or_one_checkout(
     workflow: dict[Any, Any], embedded_job: Job
 ) -> None:
     calls = _make_chaos_calls(workflow, embedded_job)
     assert len(calls) == 1
     _, args = calls[0]
     assert args.get("CLUSTER", "embedded") == "embedded"
-    assert _normalise_matrix_ref(args["ARGOCD_VERSION"]) == "${{ matrix.argocd }}"
-    assert embedded_job["strategy"]["matrix"]["argocd"] == [DEFAULT_ARGOCD_VERSION]
+    # Exactly one is non-empty per job: the harness refuses both (tests/build/test_sources.py).
+    assert args["ARGOCD_VERSION"] == ONLY_RELEASE
+    assert args["ARGOCD_SOURCE"] == ONLY_SOURCE
+
+
+def test_embedded_matrix_is_one_job_per_minor_from_v2_12_to_v3_6(embedded_job: Job) -> None:
+    matrix = embedded_job["strategy"]["matrix"]
+    assert embedded_job["strategy"]["fail-fast"] is False, "one release failing must not cancel the rest"
+    from_proxy = list(matrix["argocd"])
+    from_source = [i["argocd"] for i in matrix["include"] if i.get("source") is True]
+    assert len(from_source) == len(matrix["include"])
+    releases = from_proxy + from_source
+    minors = sorted({tuple(int(x) for x in r.lstrip("v").split(".")[:2]) for r in releases})
+    assert minors == [(2, 12), (2, 13), (2, 14), (3, 0), (3, 1), (3, 2), (3, 3), (3, 4), (3, 5), (3, 6)]
+    assert len(minors) == len(releases), "one job per minor"
+    assert DEFAULT_ARGOCD_VERSION in from_proxy
+    assert UNBUILDABLE.keys().isdisjoint(releases)
+    assert sorted(r[:4] for r in from_source) == ["v3.3", "v3.4", "v3.5"], "the in-tree gitops-engine minors"
+
+
+def test_source_jobs_check_out_the_tag_where_make_looks_for_it(embedded_job: Job) -> None:
+    i = _index(
+        embedded_job, lambda s: s.get("with", {}).get("repository") == "argoproj/argo-cd", "checks out"
+    )
+    step = _steps(embedded_job)[i]
+    assert step["if"] == "matrix.source"
+    assert _normalise_matrix_ref(step["with"]["ref"]) == "${{ matrix.argocd }}"
+    assert step["with"]["path"] == "argo-cd-src" == ONLY_SOURCE.split("'")[1]
+    build = _index(embedded_job, lambda s: "make build" in str(s.get("run", "")), "builds")
+    assert i < build
+    assert 'ARGOCD_SOURCE="$ARGOCD_SOURCE"' in _steps(embedded_job)[build]["run"]
 
 
 def _cache_steps(job: Job, kind: str) -> list[tuple[int, Step]]:
@@ -351,7 +384,8 @@ def test_compare_job_compares_the_uploaded_ledgers_of_the_matrix(
     assert "GITHUB_STEP_SUMMARY" in run
     compared = re.findall(r'compare "[^"]+" (\S+) (\S+)', run)
     newest, previous = kind_job["strategy"]["matrix"]["argocd"]
-    (embedded,) = embedded_job["strategy"]["matrix"]["argocd"]
+    embedded = DEFAULT_ARGOCD_VERSION
+    assert embedded in embedded_job["strategy"]["matrix"]["argocd"]
     assert compared == [
         (f"ledgers/chaos-kind-{previous}", f"ledgers/chaos-kind-{newest}"),
         (f"ledgers/chaos-embedded-{embedded}", f"ledgers/chaos-kind-{newest}"),
@@ -359,3 +393,32 @@ def test_compare_job_compares_the_uploaded_ledgers_of_the_matrix(
     # The directories are the artifact names the suite jobs upload.
     assert _normalise_matrix_ref(_steps(kind_job)[-2]["with"]["name"]) == "chaos-kind-${{ matrix.argocd }}"
     assert "fail-on-change" not in run  # the nightly run records behaviour; it does not gate on it
+
+
+# --- the claims matrix ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def matrix_job(workflow: dict[Any, Any]) -> Job:
+    return workflow["jobs"]["matrix"]
+
+
+def test_matrix_job_assembles_every_embedded_ledger_into_the_summary(
+    matrix_job: Job, embedded_job: Job
+) -> None:
+    assert matrix_job["needs"] == ["embedded"]
+    assert matrix_job["if"] == "always()", "a release that failed must not hide the others"
+    download = _steps(matrix_job)[
+        _index(matrix_job, lambda s: _uses(s) == "actions/download-artifact", "downloads")
+    ]
+    assert download["with"] == {"pattern": "chaos-embedded-*", "path": "matrix-reports"}
+    upload = _steps(embedded_job)[
+        _index(embedded_job, lambda s: _uses(s) == "actions/upload-artifact", "uploads")
+    ]
+    assert _normalise_matrix_ref(upload["with"]["name"]) == "chaos-embedded-${{ matrix.argocd }}"
+    run = _steps(matrix_job)[_index(matrix_job, lambda s: "--matrix" in str(s.get("run", "")), "assembles")][
+        "run"
+    ]
+    assert "argocd-chaos claims --matrix matrix-reports" in run
+    assert 'cat matrix-reports/matrix.md >> "$GITHUB_STEP_SUMMARY"' in run
+    assert not any(_runs_go_or_make(s) for s in _steps(matrix_job)), "reading ledgers needs no Go"
