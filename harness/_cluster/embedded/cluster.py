@@ -456,7 +456,8 @@ class EmbeddedCluster:
                 "--redis",
                 f"127.0.0.1:{p['redis']}",
                 "--disable-tls",
-                "--client-ca-path=",
+                # No client CA: only releases that have the flag (v3.6 on) are told so.
+                *_if_supported(b("argocd-repo-server"), "--client-ca-path="),
                 "--logformat",
                 "json",
             ],
@@ -581,3 +582,16 @@ def _crds_established(dyn: Any, names: list[str]) -> Outcome:
         if conds.get("Established") != "True":
             pending.append(n)
     return Outcome.simple(not pending, f"not yet Established: {pending}" if pending else "all Established")
+
+
+def _if_supported(binary: Path, flag: str) -> list[str]:
+    """`[flag]` when the binary lists it in its `--help`, else `[]`.
+
+    Flags come and go between Argo CD releases (the repo-server's `--client-ca-path` is not in
+    v2.12 to v3.5), so they are read from the release that runs, not assumed from the newest one.
+    """
+    name = flag.split("=", 1)[0]
+    proc_ = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=60, check=False)
+    if proc_.returncode != 0:
+        raise ClusterSetupError(binary.name, f"`{binary.name} --help` failed", proc_.stderr[-2000:])
+    return [flag] if re.search(rf"(^|\s){re.escape(name)}[\s=]", proc_.stdout) else []
