@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from harness._errors import BuildError, ConfigError
@@ -104,11 +104,17 @@ class BuildVersions:
         return head[:12] + (f"-dirty-{dirty[:8]}" if dirty else "")
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        data = asdict(self)
+        if not self.source:
+            del data["source"]  # a release build's stamp stays readable by harness versions before it
+        return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> BuildVersions:
-        return cls(**json.loads(text))
+        """Read a `versions.json`; keys a later harness version added are ignored."""
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def normalise_version(version: str) -> str:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -265,3 +266,12 @@ def test_build_versions_json_round_trip() -> None:
     v = BuildVersions("v3.6.1", "v1.37.0", "v0.8.0", "local", "d" * 40, "v3.6.5", {"note": "x"})
     assert BuildVersions.from_json(v.to_json()) == v
     assert v.key == "argocd-v3.6.1-k8s-v1.37.0"
+
+
+def test_build_versions_json_stays_readable_across_harness_versions() -> None:
+    release = BuildVersions("v3.6.1", "v1.37.0", "v0.8.0", "local")
+    assert "source" not in json.loads(release.to_json())  # the stamp the first layout wrote
+    src = BuildVersions("v3.4.7", "v1.34.2", "v0.8.0", "local", source="/src@" + "a" * 40)
+    assert BuildVersions.from_json(src.to_json()) == src
+    later = json.loads(release.to_json()) | {"added_later": 1}
+    assert BuildVersions.from_json(json.dumps(later)) == release
