@@ -97,6 +97,18 @@ def test_build_prints_the_cached_bin_dir(fake_build: FakeBuild, capsys: pytest.C
     assert f"build: cached {b.versions.key}" in captured.err
 
 
+@pytest.mark.usefixtures("offline")
+def test_build_can_print_the_release_name(fake_build: FakeBuild, capsys: pytest.CaptureFixture[str]) -> None:
+    fake_build()
+    assert main(["build", "--argocd-version", "v3.6.1", "--print", "release"]) == 0
+    assert capsys.readouterr().out == "v3.6.1\n"  # what `make matrix` names the reports folder by
+
+
+def test_build_with_version_and_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["build", "--argocd-version", "v3.6.1", "--argocd-source", str(tmp_path)]) == 2
+    assert "pass --argocd-version or --argocd-source, not both" in capsys.readouterr().err
+
+
 def test_claims_without_a_ledger(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
