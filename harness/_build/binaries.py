@@ -23,14 +23,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
+from harness._build import cache as cache
 from harness._build import sources as sources
 from harness._build import versions as versions
 from harness._errors import BuildError, ConfigError
@@ -138,59 +136,13 @@ def ensure_build(
             return cached
         v, mod = versions.resolve(argocd_version)
     root = build_dir(v)
-    with _entry_lock(root.name, say) as waited:
+    with cache.entry_lock(root.name, say) as waited:
         done = _load(root)
         if done:
             how = "reusing the build another process just finished" if waited else "cached"
             say(f"build: {how}: {done.versions.key} at {done.bin}")
             return done
         return _Builder(v, mod, say, checkout).run()
-
-
-@contextmanager
-def _entry_lock(name: str, say: Printer) -> Iterator[bool]:
-    """Hold the lock of one cache entry; yields whether another holder had to be waited for."""
-    locks = cache_root() / ".locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(locks / f"{name}.lock"))
-    waited = False
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        say(f"build: another build of {name} is running; waiting for it to finish ({lock.lock_file})")
-        lock.acquire()
-        waited = True
-    try:
-        yield waited
-    finally:
-        lock.release()
-
-
-def _install(staging: Path, final: Path) -> None:
-    """Move a finished entry into place in one rename; a leftover incomplete entry is removed first."""
-    if final.exists():
-        aside = staging.with_name(f"{staging.name}.old-{os.getpid()}")
-        os.rename(final, aside)
-        shutil.rmtree(aside, ignore_errors=True)
-    os.rename(staging, final)
-
-
-def _link(src: Path, dst: Path) -> None:
-    """Hard-link a shared binary into an entry (a copy across filesystems)."""
-    dst.unlink(missing_ok=True)
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def _fresh_staging(name: str) -> Path:
-    staging = cache_root() / ".staging" / name
-    if staging.exists():
-        shutil.rmtree(staging)  # an interrupted build's leftovers: never resumed half-way
-    (staging / "bin").mkdir(parents=True)
-    (staging / "manifests").mkdir()
-    return staging
 
 
 def _stderr(msg: str) -> None:
@@ -230,9 +182,9 @@ class _Builder:
         )
         cp = self._controlplane()
         self.v = replace(self.v, etcd=cp.etcd)
-        staging = _fresh_staging(self.root.name)
+        staging = cache.fresh_staging(self.root.name)
         for name in CONTROLPLANE_BINARIES:
-            _link(cp.bin / name, staging / "bin" / name)
+            cache.link_binary(cp.bin / name, staging / "bin" / name)
         shutil.copyfile(cp.stage_crd, staging / "manifests" / "kwok-stage-crd.yaml")
         argo = self._argocd_module(staging)
         self._step(
@@ -253,7 +205,7 @@ class _Builder:
             (staging / "bin" / alias).symlink_to("argocd")
         self._copy_argocd_files(argo, staging)
         (staging / "versions.json").write_text(self.v.to_json())
-        _install(staging, self.root)
+        cache.install_entry(staging, self.root)
         self.say(f"build: done in {self._elapsed()}; binaries in {self.root / 'bin'}")
         return Build(self.root, self.v)
 
@@ -266,12 +218,12 @@ class _Builder:
     def _controlplane(self) -> _ControlPlane:
         """etcd, kube-* and kwok for this Kubernetes version: built once, shared by every release."""
         root = controlplane_dir(self.v.kubernetes, self.v.kwok)
-        with _entry_lock(root.name, self.say):
+        with cache.entry_lock(root.name, self.say):
             found = _load_controlplane(root) or _controlplane_of_a_release(self.v.kubernetes, self.v.kwok)
             if found:
                 self.say(f"build: control plane for Kubernetes {self.v.kubernetes} shared from {found.bin}")
                 return found
-            staging = _fresh_staging(root.name)
+            staging = cache.fresh_staging(root.name)
             cp = self._controlplane_module(staging)
             etcd = self._go(["list", "-m", "-f", "{{.Version}}", versions.ETCD_MODULE], cp).strip()
             self._step(
@@ -324,7 +276,7 @@ class _Builder:
             shutil.copyfile(crd, staging / "manifests" / "kwok-stage-crd.yaml")
             stamp = {"kubernetes": self.v.kubernetes, "kwok": self.v.kwok, "etcd": etcd}
             (staging / "controlplane.json").write_text(json.dumps(stamp, indent=2, sort_keys=True))
-            _install(staging, root)
+            cache.install_entry(staging, root)
             return _ControlPlane(root / "bin", root / "manifests" / "kwok-stage-crd.yaml", etcd)
 
     # -- wrapper modules ------------------------------------------------------------------------------
