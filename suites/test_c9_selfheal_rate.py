@@ -40,14 +40,17 @@ def test_gaps_between_consecutive_self_heal_syncs(
     claim.evidence("controller_self_heal_flags", flags)
     claim.evidence("timeline", timeline.summary())
     assert len(heals) == DRIFTS
-    assert (
-        claim.check(
-            "consecutive self-heal syncs are 5 s apart",
-            claimed=spacing([5.0] * (DRIFTS - 1), nominal=5.0),
-            observed=spacing(heal_gaps, nominal=5.0),
-        )
-        is False
+    agrees = claim.check(
+        "consecutive self-heal syncs are 5 s apart",
+        claimed=spacing([5.0] * (DRIFTS - 1), nominal=5.0),
+        observed=spacing(heal_gaps, nominal=5.0),
     )
+    if chaos_cluster.bin_dir and not any(name.startswith("self-heal-backoff") for name in flags):
+        # A controller without self-heal backoff flags (v2.12 and older, read from the running
+        # binary's --help) has only the fixed --self-heal-timeout-seconds: the claim's own premise.
+        assert agrees, f"no self-heal backoff in this release, yet the gaps were {heal_gaps}"
+        return
+    assert agrees is False
     # The measured behaviour: the wait grows with every consecutive heal (an exponential backoff).
     assert all(later > earlier for earlier, later in zip(delays[1:], delays[2:], strict=False))
     assert delays[-1] > 5.0
