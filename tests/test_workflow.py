@@ -422,3 +422,12 @@ def test_matrix_job_assembles_every_embedded_ledger_into_the_summary(
     assert "argocd-chaos claims --matrix matrix-reports" in run
     assert 'cat matrix-reports/matrix.md >> "$GITHUB_STEP_SUMMARY"' in run
     assert not any(_runs_go_or_make(s) for s in _steps(matrix_job)), "reading ledgers needs no Go"
+
+
+def test_make_matrix_defaults_to_the_releases_the_nightly_builds_from_the_proxy(embedded_job: Job) -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    found = re.search(r"^ARGOCD_VERSIONS \?= (.+)$", makefile, re.M)
+    assert found, "make matrix has a default release list"
+    assert found[1].split() == list(embedded_job["strategy"]["matrix"]["argocd"])
+    assert re.search(r"^matrix: ", makefile, re.M)
+    assert "argocd-chaos claims --matrix $(REPORTS)" in makefile
