@@ -138,6 +138,25 @@ def _is_controller(config: pytest.Config) -> bool:
     return config.pluginmanager.hasplugin("dsession")
 
 
+_process_session: _session.SessionIdentity | None = None
+
+
+def _session_identity(config: pytest.Config) -> _session.SessionIdentity:
+    """The session's identity; a pytest run inside this process (pytester) belongs to the same one.
+
+    An inner session then attaches to the cluster the outer one holds instead of taking it over.
+    """
+    global _process_session
+    if _is_worker(config):
+        winput = cast(dict[str, object], config.workerinput)  # type: ignore[attr-defined]
+        _process_session = _session.SessionIdentity(
+            str(winput[_XDIST_RUN_ID]), int(str(winput[_XDIST_OWNER]))
+        )
+    elif _process_session is None:
+        _process_session = _session.SessionIdentity(RUN_ID, os.getpid())
+    return _process_session
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the claim (C1..C11) a suite test checks")
     config.addinivalue_line(
@@ -145,12 +164,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "exclusive(reason): the test changes the cluster for every scenario (restarts a component, "
         "changes argocd-cm or controller flags), so it runs alone on the cluster",
     )
-    if _is_worker(config):
-        winput = cast(dict[str, object], config.workerinput)  # type: ignore[attr-defined]
-        session = _session.SessionIdentity(str(winput[_XDIST_RUN_ID]), int(str(winput[_XDIST_OWNER])))
-    else:
-        session = _session.SessionIdentity(RUN_ID, os.getpid())
-    config.stash[session_key] = session
+    config.stash[session_key] = session = _session_identity(config)
     env_timeouts = Timeouts.from_env()
     try:
         controller_args, argocd_cm = settings_from_options(
@@ -361,7 +375,9 @@ def chaos_cluster(request: pytest.FixtureRequest, chaos_config: HarnessConfig) -
     try:
         yield handle
     finally:
-        if not shared:
+        # Only the process that booted it releases it, and only outside pytest-xdist (there the
+        # controller does, once every worker is done); a session that attached leaves it alone.
+        if acquired.provider is not None and not shared:
             failed = request.session.testsfailed > 0 or bool(getattr(request.session, "shouldstop", False))
             export_logs = getattr(acquired.provider, "export_logs", None)  # kind: `kind export logs`
             if failed and export_logs is not None:

@@ -33,6 +33,7 @@ from typing import Any, cast
 from harness._cluster import lease as leases
 from harness._cluster.registry import provider_for
 from harness._config import HarnessConfig
+from harness._errors import HarnessError
 
 #: How long the owner waits for a "release now" to finish; an embedded cluster goes down in ~2 s.
 RELEASE_TIMEOUT = 120.0
@@ -46,17 +47,36 @@ class _ReapNow(Exception):
     pass
 
 
+#: How long starting a reaper may take (a Python start-up that imports the harness).
+START_TIMEOUT = 60.0
+
+
 def start(name: str) -> int:
-    """Start the reaper of cluster `name` (its lease must exist); returns its pid."""
+    """Start the reaper of cluster `name` (its lease must exist); returns its pid once it watches.
+
+    Returns only after the reaper said it is ready (its signal handlers are in place and it watches
+    the owner), so a "release now" can never reach it before it knows what to do with it.
+    """
     p = subprocess.Popen(
         [sys.executable, "-m", "harness._cluster.reaper", name],
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         close_fds=True,
     )
     _started.append(p)
+    assert p.stdout is not None
+    with p.stdout:
+        ready, _, _ = select.select([p.stdout], [], [], START_TIMEOUT)
+        line = p.stdout.readline() if ready else b""
+    if line.strip() != b"ready":
+        p.kill()
+        p.wait()
+        raise HarnessError(
+            f"the reaper of cluster {name!r} did not start within {START_TIMEOUT:.0f}s "
+            f"(exit code {p.returncode}); run `{sys.executable} -m harness._cluster.reaper {name}` to see why"
+        )
     return p.pid
 
 
@@ -158,6 +178,11 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGUSR1, _on_signal)
     info = leases.read(name)
+    # Tell the starter we watch; then stdout goes nowhere (the starter closed its end).
+    print("ready", flush=True)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
     if info is None:
         return 0
     try:

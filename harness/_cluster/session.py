@@ -71,6 +71,11 @@ def acquire(cfg: HarnessConfig, session: SessionIdentity, *, shared: bool) -> Ac
                 raise SetupFailedElsewhere(f"cluster setup failed (reported once, above): {info.error}")
             if info.state == "ready" and info.handle:
                 return Acquired(ClusterHandle.from_json(info.handle), None)
+            if info.state == "ready":
+                raise ConfigError(
+                    f"a {info.provider} cluster cannot be shared between processes of one session yet; "
+                    "run the suites serially in one process"
+                )
             # The process of this session that was booting it died: clean up what it left.
             reaper.release(info.reaper_pid, keep=True)
             reaper.reap(name)
@@ -101,7 +106,8 @@ def acquire(cfg: HarnessConfig, session: SessionIdentity, *, shared: bool) -> Ac
             leases.write(name, lease)
             raise
         lease.owned, lease.state = handle.owned, "ready"
-        if shared:
+        if shared or handle.repos is None:
+            # Other processes of the session (workers, a pytest run inside this one) attach with it.
             lease.handle = handle.to_json()
         leases.write(name, lease)
         return Acquired(handle, provider)
