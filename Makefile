@@ -131,7 +131,8 @@ matrix: venv deps
 	  release=$$($(BIN)/argocd-chaos build $$flag --print release) || { status=1; continue; }; \
 	  echo "== Argo CD $$release: claim suites into $(REPORTS)/$$release"; \
 	  $(BIN)/pytest suites --cluster embedded $$flag --cluster-name $(MATRIX_CLUSTER_NAME) --keep-cluster never \
-	    --reports-dir $(REPORTS)/$$release --junitxml $(REPORTS)/$$release/junit.xml $(PYTEST_ARGS) || status=1; \
+	    $(XDIST_CHAOS) --reports-dir $(REPORTS)/$$release --junitxml $(REPORTS)/$$release/junit.xml \
+	    $(PYTEST_ARGS) || status=1; \
 	done; \
 	$(BIN)/argocd-chaos claims --matrix $(REPORTS) || status=1; \
 	exit $$status
