@@ -303,12 +303,25 @@ def fetch_argocd_gomod(version: str) -> tuple[str, str]:
 def _not_served(v: str, module: str, reason: str) -> str:
     served = served_versions(module)
     near = nearest_buildable(v, served)
-    text = f"Argo CD {v} is not served by the Go module proxy as {module} ({reason.strip()[-300:]}). "
+    reason = " ".join(reason.split())[-300:]  # one line: the go command's error spans several
+    text = f"Argo CD {v} is not served by the Go module proxy as {module} ({reason}). "
     if near:
-        text += f"Nearest releases that are: {', '.join(near)}; pass one with --argocd-version"
+        text += f"Nearest served releases: {_how_each_builds(near)}; pass one with --argocd-version"
     else:
         text += f"It serves no release of {module}; list them with `go list -m -versions {module}`"
     return text + ", or build a source checkout of the tag with --argocd-source DIR."
+
+
+def _how_each_builds(releases: list[str]) -> str:
+    """`v3.2.11, v3.3.0 (from a source checkout)`: each release's go.mod says whether it needs one."""
+    out = []
+    for r in releases:
+        try:
+            in_tree = parse_argocd_gomod(fetch_argocd_gomod(r)[0]).gitops_engine_in_tree
+        except (ConfigError, BuildError):
+            in_tree = False  # an unreadable go.mod: no annotation, the build itself will say more
+        out.append(f"{r} (from a source checkout)" if in_tree else r)
+    return ", ".join(out)
 
 
 def resolve(version: str | None = None) -> tuple[BuildVersions, ArgoGoMod]:
@@ -325,7 +338,7 @@ def resolve(version: str | None = None) -> tuple[BuildVersions, ArgoGoMod]:
         near = nearest_buildable(v, served_versions(module))
         raise ConfigError(
             f"Argo CD {v} is served but cannot be built: {UNBUILDABLE[v]}. "
-            f"Nearest releases that build: {', '.join(near) or 'none served'}; pass one with "
+            f"Nearest releases that build: {_how_each_builds(near) or 'none served'}; pass one with "
             "--argocd-version, or build a source checkout of the tag with --argocd-source DIR."
         )
     text, commit = fetch_argocd_gomod(v)

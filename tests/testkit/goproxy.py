@@ -39,6 +39,18 @@ RELEASES: dict[str, tuple[str, str, str, str]] = {
         "v1.34.2",
         f"replace {_EXTERNAL_GE} => ./gitops-engine",
     ),
+    "v3.3.0": (
+        "1.25.5",
+        f"{_EXTERNAL_GE} v0.7.1-0.20250908182407-97ad5b59a627",
+        "v1.34.2",
+        f"replace {_EXTERNAL_GE} => ./gitops-engine",
+    ),
+    "v3.4.0": (
+        "1.26.0",
+        f"{_NESTED_GE} v0.7.1-0.20250908182407-97ad5b59a627",
+        "v1.34.2",
+        f"replace {_NESTED_GE} => ./gitops-engine",
+    ),
     "v3.4.7": (
         "1.26.0",
         f"{_NESTED_GE} v0.7.1-0.20250908182407-97ad5b59a627",
