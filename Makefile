@@ -97,8 +97,10 @@ chaos: venv deps allure-cli $(if $(filter embedded,$(CLUSTER)),build,)
 	  --reports-dir $(REPORTS) --alluredir $(REPORTS)/allure-results --clean-alluredir \
 	  --junitxml $(REPORTS)/junit.xml $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/argocd-chaos claims --reports $(REPORTS) || true; \
+	test -f $(REPORTS)/claims.html && echo "claims page: $(REPORTS)/claims.html (open it in a browser)"; \
 	if [ -x $(ALLURE) ]; then \
-	  $(ALLURE) generate $(REPORTS)/allure-results -o $(REPORTS)/allure-report >/dev/null \
+	  $(ALLURE) generate $(REPORTS)/allure-results -o $(REPORTS)/allure-report \
+	    $$(test -f $(REPORTS)/allure-results/allurerc.json && echo -c $(REPORTS)/allure-results/allurerc.json) >/dev/null \
 	  && echo "HTML report: $(REPORTS)/allure-report/index.html"; \
 	else echo "Allure results in $(REPORTS)/allure-results (no Node.js/npm here, so no HTML report)"; fi; \
 	exit $${status:-0}

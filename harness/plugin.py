@@ -30,10 +30,14 @@ from harness._report.claims_plugin import (
     ClaimContext,
     claim_ids,
     environment_key,
+    finish_allure,
     ledger_key,
     record_outcome,
+    report_to_allure,
+    start_allure,
     write_environment,
 )
+from harness._report.html import write_claims_page
 from harness._report.ledger import Ledger
 from harness._scenario import diagnostics as _diagnostics
 from harness._scenario.app import AppUnderTest
@@ -139,6 +143,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[config_key] = cfg
     config.stash[ledger_key] = Ledger()
+    start_allure(config, cfg.reports_dir)
     config.stash[environment_key] = {"harness": __version__, "provider": cfg.provider}
     if threading.current_thread() is threading.main_thread() and not hasattr(config, "workerinput"):
         install_sigterm_handler()
@@ -165,24 +170,39 @@ def pytest_runtest_makereport(
     rep: pytest.TestReport = yield
     item.stash.setdefault(phase_report_key, {})[rep.when] = rep
     record_outcome(item, rep)
+    report_to_allure(item, rep)
     return rep
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Write the ledger whenever claim tests were collected, and the Allure environment."""
+    """Write the ledger and the claims page whenever claim tests were collected, and the Allure extras."""
     config = session.config
     if config_key not in config.stash:
         return
     cfg = config.stash[config_key]
     env = config.stash[environment_key]
+    md_path: Path | None = None
+    page: Path | None = None
     if not config.option.collectonly and any(claim_ids(i) for i in session.items):
         json_path, md_path = config.stash[ledger_key].write(cfg.reports_dir, env.get("argocd", "unknown"))
         tr = config.pluginmanager.get_plugin("terminalreporter")
-        if tr is not None:
-            tr.write_line(f"argocd-chaos: claims ledger written to {json_path} and {md_path}")
+
+        def say(line: str, **markup: bool) -> None:
+            if tr is not None:
+                tr.write_line(line, **markup)
+
+        say(f"argocd-chaos: claims ledger written to {json_path} and {md_path}")
+        try:
+            page = write_claims_page(cfg.reports_dir)
+        except (HarnessError, OSError) as exc:
+            # The ledger is written; a page that cannot be made must not hide it, but must be seen.
+            say(f"argocd-chaos: warning: the claims page was not written: {exc}", yellow=True)
+        else:
+            say(f"argocd-chaos: claims page written to {page} (open it in a browser)")
     alluredir = config.getoption("allure_report_dir", None)
     if alluredir:
         write_environment(Path(alluredir), env)
+    finish_allure(config, md_path, page)
 
 
 @pytest.fixture
