@@ -50,7 +50,8 @@ deps:
 # Only the project's own tests use these: busybox runs the translated kind hook commands for real, and
 # Debian's Docker engine (docker.io) runs them, and a containerised API server, in real containers.
 # tests/docker/ starts dockerd for its session and stops it after; nothing here starts a daemon.
-TEST_PACKAGES := busybox:busybox-static dockerd:docker.io
+# Debian's Chromium renders the claims page in tests/report/test_claims_page_browser.py.
+TEST_PACKAGES := busybox:busybox-static dockerd:docker.io chromium:chromium
 .PHONY: test-deps
 test-deps:
 	@missing=""; for pair in $(TEST_PACKAGES); do \

@@ -120,9 +120,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             from harness._report.html import write_claims_page
 
             reports = Path(args.reports)
-            if not reports.is_dir():
+            if not (reports / "claims.json").is_file() and not (reports / "matrix.json").is_file():
                 raise ConfigError(
-                    f"no reports directory {reports}; run `make chaos` first (or pass --reports DIR)"
+                    f"no ledger at {reports / 'claims.json'} and no matrix.json beside it; "
+                    "run `make chaos` first (or pass --reports DIR)"
                 )
             print(write_claims_page(reports, diff_pair=tuple(args.diff) if args.diff else None))
             return 0
