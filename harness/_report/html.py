@@ -178,8 +178,11 @@ def _claim_view(entry: Mapping[str, Any]) -> ClaimView:
             continue
         views = []
         for key, value in facts.items():
-            pretty = _pretty(value)
-            views.append(FactView(str(key), pretty, len(pretty) > _FOLD_CHARS or "\n" in pretty))
+            compact = _text(value)
+            if len(compact) > _FOLD_CHARS or "\n" in compact:
+                views.append(FactView(str(key), _pretty(value), folded=True))
+            else:
+                views.append(FactView(str(key), compact, folded=False))
         evidence.append((str(test), views))
     charts = [ChartView(layout(c), chart_rows(c)) for c in charts_for(entry)]
     return ClaimView(
