@@ -1,7 +1,7 @@
 """claims.html: what the page holds, that it stands alone, and how it finds its ledger and matrix.
 
-The fixture ledger in data/claims-page/ is trimmed from a real run on the embedded cluster (long
-timelines cut); the matrix beside it is made up in the shape `make matrix` writes.
+The fixture ledger in data/claims-page/ has the shape `Ledger.write` gives it, with the figures of a
+real run (the README's); the matrix beside it is made up in the shape `make matrix` writes.
 """
 
 from __future__ import annotations
