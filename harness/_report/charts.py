@@ -255,8 +255,8 @@ def charts_for(entry: Mapping[str, Any]) -> list[Chart]:
 # --------------------------------------------------------------------------------------------------
 # Layout: pixel positions for the template
 
-WIDTH, HEIGHT = 420, 230
-_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 14, 14, 44
+WIDTH, HEIGHT = 336, 210
+_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 12, 12, 42
 
 
 @dataclass(frozen=True)
@@ -331,8 +331,9 @@ def layout(chart: Chart) -> SvgChart:
     pad = 12.0 if chart.x_range is None else 0.0  # keep end points off the axes
 
     def sx(x: float) -> float:
-        span = (x1 - x0) or 1.0
-        return round(left + pad + (x - x0) / span * (right - left - 2 * pad), 1)
+        if x1 == x0:  # a single x value: in the middle
+            return round((left + right) / 2, 1)
+        return round(left + pad + (x - x0) / (x1 - x0) * (right - left - 2 * pad), 1)
 
     def sy(y: float) -> float:
         return round(bottom - y / y1 * (bottom - top), 1)

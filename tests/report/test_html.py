@@ -1,7 +1,8 @@
 """claims.html: what the page holds, that it stands alone, and how it finds its ledger and matrix.
 
-The fixture ledger in data/claims-page/ has the shape `Ledger.write` gives it, with the figures of a
-real run (the README's); the matrix beside it is made up in the shape `make matrix` writes.
+The fixture ledger in data/claims-page/ is a real one, trimmed: the ledger of a run of C1, C5 (without
+its default-retry test), C9 and C11 (plain) on the embedded cluster with Argo CD v3.6.1, timelines
+cut. The matrix beside it is made up (fictional releases v9.x) in the shape `make matrix` writes.
 """
 
 from __future__ import annotations
