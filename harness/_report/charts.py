@@ -98,10 +98,14 @@ class Point:
 
 @dataclass(frozen=True)
 class Series:
-    """``measured`` series are what the controller did; ``reference`` ones what a claim or doc states."""
+    """A line of points; its kind says where the numbers come from.
+
+    ``measured``: what the controller did; ``reference``: what a claim or doc states; ``setting``: what
+    the controller's own settings give.
+    """
 
     name: str
-    kind: Literal["measured", "reference"]
+    kind: Literal["measured", "reference", "setting"]
     points: tuple[Point, ...]
 
 
@@ -187,6 +191,18 @@ def _self_heal_charts(test: str, facts: Mapping[str, Any]) -> list[Chart]:
         return []
     points = tuple(Point(i + 1, g) for i, g in enumerate(measured))
     claimed = tuple(Point(i + 1, CLAIMED_SELF_HEAL_GAP) for i in range(len(measured)))
+    series = [Series("measured gap", "measured", points), Series("claimed: 5 s", "reference", claimed)]
+    note = "Each drift was made as soon as the previous heal had finished: the fastest a loop can go."
+    backoff = _self_heal_backoff(facts.get("controller_self_heal_flags"))
+    if backoff is not None:
+        series.append(
+            Series(
+                f"controller's backoff ({backoff.describe()})",
+                "setting",
+                tuple(Point(i + 1, backoff.wait(i)) for i in range(len(measured))),
+            )
+        )
+        note += " The controller's backoff is the one its binary's flag defaults give."
     return [
         Chart(
             claim_id="C9",
@@ -194,13 +210,24 @@ def _self_heal_charts(test: str, facts: Mapping[str, Any]) -> list[Chart]:
             test=test,
             x_label="gap between heal n and heal n+1",
             y_label="seconds",
-            series=(
-                Series("measured gap", "measured", points),
-                Series("claimed: 5 s", "reference", claimed),
-            ),
-            note="Each drift was made as soon as the previous heal had finished: the fastest a loop can go.",
+            series=tuple(series),
+            note=note,
         )
     ]
+
+
+def _self_heal_backoff(flags: Any) -> Backoff | None:
+    """The self-heal backoff of the controller's ``--self-heal-backoff-*`` flags, as C9 records them."""
+    if not isinstance(flags, Mapping):
+        return None
+    try:
+        return Backoff(
+            duration=float(flags["self-heal-backoff-timeout-seconds"]),
+            factor=float(flags["self-heal-backoff-factor"]),
+            max_duration=float(flags.get("self-heal-backoff-cap-seconds", 0)),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _drift_loop_charts(test: str, facts: Mapping[str, Any]) -> list[Chart]:

@@ -76,6 +76,24 @@ def test_an_unreadable_policy_draws_only_what_was_measured() -> None:
     assert "could not be read" in chart.note
 
 
+def test_self_heal_gaps_against_the_controllers_own_backoff() -> None:
+    flags = {
+        "self-heal-backoff-cap-seconds": "300",
+        "self-heal-backoff-factor": "3",
+        "self-heal-backoff-timeout-seconds": "2",
+    }
+    facts = {"gaps_between_heals_s": [1.5, 5.95, 18.01], "controller_self_heal_flags": flags}
+    (chart,) = charts_for(_entry("C9", {"t": facts}))
+
+    measured, claimed, setting = chart.series
+    assert (setting.kind, [p.y for p in setting.points]) == ("setting", [2, 6, 18])
+    assert setting.name == "controller's backoff (2 s, factor 3, max 5 min)"
+    assert "flag defaults" in chart.note
+    # Flags that cannot be read draw no line of their own.
+    facts["controller_self_heal_flags"] = {"self-heal-backoff-factor": "three"}
+    assert [s.kind for s in charts_for(_entry("C9", {"t": facts}))[0].series] == ["measured", "reference"]
+
+
 def test_self_heal_gaps_against_the_claimed_five_seconds() -> None:
     (chart,) = charts_for(_entry("C9", {"t": {"gaps_between_heals_s": [2.1, 6.2, 18.3], "timeline": {}}}))
 
