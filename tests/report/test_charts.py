@@ -57,6 +57,11 @@ def test_retry_gaps_against_the_default_backoff() -> None:
     assert chart.test == "t::default"
 
 
+def test_the_longest_series_comes_first() -> None:
+    evidence = {"t::transient": {"attempt_gaps_s": [13.8]}, "t::default": {"attempt_gaps_s": [13.8, 24.1, 43.8]}}
+    assert [c.test for c in charts_for(_entry("C5", evidence))] == ["t::default", "t::transient"]
+
+
 def test_retry_gaps_against_the_tests_own_policy() -> None:
     policy = {"limit": 2, "backoff": {"duration": "2s", "factor": 2, "maxDuration": "1m"}}
     (chart,) = charts_for(
