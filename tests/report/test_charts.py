@@ -58,7 +58,10 @@ def test_retry_gaps_against_the_default_backoff() -> None:
 
 
 def test_the_longest_series_comes_first() -> None:
-    evidence = {"t::transient": {"attempt_gaps_s": [13.8]}, "t::default": {"attempt_gaps_s": [13.8, 24.1, 43.8]}}
+    evidence = {
+        "t::transient": {"attempt_gaps_s": [13.8]},
+        "t::default": {"attempt_gaps_s": [13.8, 24.1, 43.8]},
+    }
     assert [c.test for c in charts_for(_entry("C5", evidence))] == ["t::default", "t::transient"]
 
 
