@@ -411,7 +411,7 @@ class EmbeddedCluster:
             expect(
                 Expectation(
                     "Argo CD and KWOK CRDs Established and their kinds served",
-                    lambda: _crds_served(api, plan.crds),
+                    lambda: crds_served(api, plan.crds),
                 ),
                 timeout=self.options.ready_timeout,
                 max_interval=0.1,
@@ -661,7 +661,7 @@ def _ready_status(node: Any) -> str:
     return "Unknown"
 
 
-def _crds_served(api: Any, crds: list[dict[str, Any]]) -> Outcome:
+def crds_served(api: Any, crds: list[dict[str, Any]]) -> Outcome:
     """Met when every CRD is Established and API discovery lists its plural for every served version.
 
     Read as raw JSON: the CRDs are large (Argo CD's are hundreds of kB), and the client's model
@@ -679,9 +679,7 @@ def _crds_served(api: Any, crds: list[dict[str, Any]]) -> Outcome:
             continue
         plural, group = crd["spec"]["names"]["plural"], crd["spec"]["group"]
         for version in (v["name"] for v in crd["spec"]["versions"] if v.get("served", True)):
-            path = f"/apis/{group}/{version}"
-            found = api.call_api(path, "GET", auth_settings=["BearerToken"], _preload_content=False)[0]
-            served = {r["name"] for r in json.loads(found.data).get("resources", [])}
-            if plural not in served:
-                pending.append(f"{plural} not yet in {path}")
+            found = client.CustomObjectsApi(api).get_api_resources(group, version)
+            if plural not in {r.name for r in found.resources or []}:
+                pending.append(f"{plural} not yet in /apis/{group}/{version}")
     return Outcome.simple(not pending, "; ".join(pending) or "all Established and served")
