@@ -132,11 +132,10 @@ def install_yaml(tmp_path: Path) -> Path:
     return path
 
 
-def test_crds_from_install_takes_only_the_argocd_crds(install_yaml: Path) -> None:
+def test_crds_from_install_takes_only_the_crds_the_controller_watches(install_yaml: Path) -> None:
     crds = crds_from_install(install_yaml)
     assert names(crds) == [
         "CustomResourceDefinition/applications.argoproj.io",
-        "CustomResourceDefinition/applicationsets.argoproj.io",
         "CustomResourceDefinition/appprojects.argoproj.io",
     ]
     assert crds[0]["spec"]["group"] == "argoproj.io"
@@ -278,7 +277,7 @@ def test_an_unreadable_json_copy_is_replaced(install_yaml: Path) -> None:
     cache.write_text("{not json")
 
     assert _seed.install_objects(install_yaml) == expected
-    assert json.loads(cache.read_text())["format"] == 1
+    assert json.loads(cache.read_text())["format"] == _seed._CACHE_FORMAT
 
 
 def test_place_config_leaves_the_given_objects_unchanged(install_yaml: Path) -> None:
