@@ -205,8 +205,6 @@ def test_two_cluster_up_of_one_name_at_once_boot_it_once(tmp_path: Path) -> None
             if p.poll() is None:
                 p.kill()
                 p.wait()
-            if p.stdout:
-                p.stdout.close()  # an open pipe left to the garbage collector is a ResourceWarning
         subprocess.run([cli, "cluster", "down", "--name", name], check=False, capture_output=True)
     assert not (state_root() / name).exists()
 
