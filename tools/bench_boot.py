@@ -3,8 +3,11 @@
 Prints, per run, the wall time of the whole `cluster up` command (Python start-up and imports
 included) and the cluster's own figures (from the `timings` of its state file, read before `down`),
 then the median, minimum and maximum of each. Component figures are seconds from the component's
-launch to its first successful readiness probe; `seed*` and `controller-reconciling` are seconds
-spent in that step; `total` is the cluster's own boot time.
+launch to the first successful readiness probe of the boot's wait for it (a component the boot
+waits for late, such as the repo-server, shows when it was checked, not when it became ready);
+`seed*` count from the start of seeding; `controller-reconciling` is the seconds spent waiting
+for the canary; `total` is the cluster's own boot time (from `_prepare` to the
+reconciled canary, without the CLI's start-up, which the wall time includes).
 
 A performance target belongs here and in the figures it prints, not in a timed unit test. The
 build must be cached (`argocd-chaos build` runs first and is a no-op then). Boots are heavy: on a

@@ -314,26 +314,30 @@ class EmbeddedCluster:
     def _boot(self, out: Say) -> None:
         """Start every component as soon as what it needs is there, and wait only where needed.
 
-        Needs: kube-apiserver needs etcd; kcm, the scheduler and seeding need the API server; the
-        repo-server needs redis; KWOK needs the Stage CRD and our stages (it plays out the stages on
+        Needs: kube-apiserver needs etcd; the repo-server needs redis; kcm, the scheduler and
+        seeding need the API server; KWOK needs the Stage CRD and our stages (it plays out the stages on
         its first list of nodes); the controller needs the CRDs, the config objects and the
         repo-server; the canary needs the controller. Work that needs no cluster (reading the
         manifests, the canary's git repo) is done while the API server starts.
         """
         self._launch_etcd()
         self._launch_redis()
-        self._ready(["etcd"], out)
+        self._ready(["etcd", "redis"], out)
         self._launch_apiserver()
+        # The repo-server needs only redis; started now, its few seconds of start-up under load
+        # are over before the controller needs it.
+        self._launch_repo_server()
         t0 = time.monotonic()
         objs = self._seed_objects()
         canary = Canary.prepare(self.state_dir / "repos")
         self.timings["manifests-and-canary-repo"] = time.monotonic() - t0
-        self._ready(["kube-apiserver", "redis"], out)
+        self._ready(["kube-apiserver"], out)
         self._launch_controller_manager()
         self._launch_scheduler()
-        self._launch_repo_server()
         self._seed(objs, out)
         self._launch_kwok()
+        # The first request for Applications makes the API server build what it needs to serve
+        # the large Application CRD: about 2 s of a boot here, whoever asks first.
         canary.create(self.kubeconfig)
         self._ready(["argocd-repo-server"], out)
         self._launch_application_controller()
