@@ -28,6 +28,7 @@ ARGOCD_FLAG := $(if $(ARGOCD_VERSION),--argocd-version $(ARGOCD_VERSION),)
 help:
 	@echo "make chaos   run the claim suites on the default cluster and write the report to $(REPORTS)/"
 	@echo "make test    the project's own tests: lint, types, unit tests, the embedded-cluster e2e tests"
+	@echo "make bench-boot  five warm boots of the embedded cluster: median and per-step seconds"
 	@echo "options: CLUSTER=embedded|kind|existing ARGOCD_VERSION=v3.6.1 KEEP_CLUSTER=never|on-failure|always JOBS=4"
 
 $(BIN)/argocd-chaos: pyproject.toml
@@ -87,7 +88,7 @@ lint-workflows:
 
 .PHONY: lint
 lint: venv lint-workflows
-	$(BIN)/ruff check harness tests suites
+	$(BIN)/ruff check harness tests suites tools
 	$(BIN)/mypy
 
 .PHONY: unit
@@ -97,6 +98,13 @@ unit: venv
 .PHONY: test
 test: venv deps test-deps lint build
 	$(BIN)/pytest tests suites --cluster embedded $(ARGOCD_FLAG) $(XDIST_TEST) $(PYTEST_ARGS)
+
+# Warm boots of the embedded cluster: per-run wall time, per-step figures, median/min/max.
+BOOT_RUNS ?= 5
+BOOT_CLUSTER ?= bench-boot
+.PHONY: bench-boot
+bench-boot: venv deps build
+	$(BIN)/python tools/bench_boot.py --runs $(BOOT_RUNS) --name $(BOOT_CLUSTER) $(ARGOCD_FLAG)
 
 .PHONY: chaos
 chaos: venv deps allure-cli $(if $(filter embedded,$(CLUSTER)),build,)
