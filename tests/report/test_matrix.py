@@ -177,3 +177,14 @@ def test_release_at_least(running: str, since: str, expected: bool) -> None:
 def test_release_at_least_rejects_a_name_that_is_no_release() -> None:
     with pytest.raises(ConfigError, match="cannot tell which release 'main'"):
         release_at_least("main", "v3.2.0")
+
+
+def test_the_claims_page_reads_the_matrix_make_matrix_writes(reports: Path) -> None:
+    from harness._report.html import load_matrix, write_claims_page
+
+    write_matrix(reports)
+    m = load_matrix(reports)
+    assert m.releases == ("v2.14.21", "v3.2.11", "v3.6.1")
+    page = write_claims_page(reports).read_text()
+    assert "v2.14.21" in page
+    assert "not-applicable" in page
