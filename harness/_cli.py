@@ -110,6 +110,11 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         diff = diff_ledgers(load_ledger(Path(args.compare)), load_ledger(path))
         print(format_ledger_diff(diff, args.compare, args.reports), end="")
+        if args.fail_on_change and not diff.changed and not diff.compared:
+            raise HarnessError(
+                f"--fail-on-change: nothing to compare, no claim ran in both {args.compare} and "
+                f"{args.reports}; a gate cannot pass without evidence: run the suites on both releases"
+            )
         return 1 if args.fail_on_change and diff.changed else 0
     return _cluster(args)
 

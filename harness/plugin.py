@@ -10,6 +10,7 @@ import argparse
 import importlib.metadata
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import uuid
@@ -23,8 +24,19 @@ from harness import __version__
 from harness._chaos.controls import DriftInjector, OutcomeSwitch
 from harness._cluster.endpoint import WebhookEndpoint
 from harness._cluster.provider import ClusterHandle
-from harness._cluster.registry import provider_for
-from harness._config import KEEP, PROVIDERS, HarnessConfig, Keep, Provider, settings_from_options
+from harness._cluster.registry import check_inputs, provider_for
+from harness._config import (
+    KEEP,
+    PROVIDERS,
+    HarnessConfig,
+    Keep,
+    Provider,
+    check_env_choice,
+    check_writable_dir,
+    settings_from_options,
+    timeouts_from_env,
+    unknown_env_warning,
+)
 from harness._errors import ConfigError, HarnessError
 from harness._report.claims_plugin import (
     ClaimContext,
@@ -38,7 +50,6 @@ from harness._report.ledger import Ledger
 from harness._scenario import diagnostics as _diagnostics
 from harness._scenario.app import AppUnderTest
 from harness._signals import install_sigterm_handler
-from harness._wait import Timeouts
 
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 config_key = pytest.StashKey[HarnessConfig]()
@@ -114,13 +125,28 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the claim (C1..C11) a suite test checks")
-    env_timeouts = Timeouts.from_env()
     try:
-        controller_args, argocd_cm = settings_from_options(
-            config.getoption("--controller-arg"), config.getoption("--argocd-cm")
-        )
+        cfg = _harness_config(config)
     except ConfigError as exc:
+        # One usage error before anything runs, not an INTERNALERROR with the traceback around it.
         raise pytest.UsageError(str(exc)) from None
+    if not hasattr(config, "workerinput"):
+        warning = unknown_env_warning()
+        if warning:
+            print(f"argocd-chaos: warning: {warning}", file=sys.stderr, flush=True)
+    config.stash[config_key] = cfg
+    config.stash[ledger_key] = Ledger()
+    config.stash[environment_key] = {"harness": __version__, "provider": cfg.provider}
+    if threading.current_thread() is threading.main_thread() and not hasattr(config, "workerinput"):
+        install_sigterm_handler()
+
+
+def _harness_config(config: pytest.Config) -> HarnessConfig:
+    """The run's configuration, with every input checked that can be checked without slow work."""
+    check_env_choice("ARGOCD_CHAOS_CLUSTER", config.getoption("--cluster"), PROVIDERS, "--cluster")
+    controller_args, argocd_cm = settings_from_options(
+        config.getoption("--controller-arg"), config.getoption("--argocd-cm")
+    )
     cfg = HarnessConfig(
         provider=cast(Provider, config.getoption("--cluster")),
         argocd_version=config.getoption("--argocd-version"),
@@ -128,7 +154,7 @@ def pytest_configure(config: pytest.Config) -> None:
         cluster_name=config.getoption("--cluster-name"),
         reports_dir=Path(config.getoption("--reports-dir")),
         context=config.getoption("--context"),
-        timeouts=env_timeouts,
+        timeouts=timeouts_from_env(),
         kind_path=_path_option(config, "--kind-path"),
         argocd_manifest=_path_option(config, "--argocd-manifest"),
         allow_global_config=bool(config.getoption("--allow-global-config")),
@@ -137,11 +163,10 @@ def pytest_configure(config: pytest.Config) -> None:
         controller_args=controller_args,
         argocd_cm=argocd_cm,
     )
-    config.stash[config_key] = cfg
-    config.stash[ledger_key] = Ledger()
-    config.stash[environment_key] = {"harness": __version__, "provider": cfg.provider}
-    if threading.current_thread() is threading.main_thread() and not hasattr(config, "workerinput"):
-        install_sigterm_handler()
+    if not config.option.help and not config.option.collectonly:
+        check_writable_dir(cfg.reports_dir, "--reports-dir")
+        check_inputs(cfg)
+    return cfg
 
 
 def _webhook_host(value: str) -> str:

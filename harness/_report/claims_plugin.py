@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness._redact import redact_text
 from harness._report.ledger import ClaimRecorder, Ledger
 
 ledger_key = pytest.StashKey[Ledger]()
@@ -50,5 +51,6 @@ def record_outcome(item: pytest.Item, report: pytest.TestReport) -> None:
 
 def write_environment(alluredir: Path, env: dict[str, str]) -> None:
     alluredir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{k}={v}".replace("\n", " ") for k, v in sorted(env.items())]
+    # Controller flags and argocd-cm values land here: a credential among them must not.
+    lines = [redact_text(f"{k}={v}".replace("\n", " ")) for k, v in sorted(env.items())]
     (alluredir / "environment.properties").write_text("\n".join(lines) + "\n")

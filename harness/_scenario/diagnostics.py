@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import allure
 import yaml
 
+from harness._redact import redact_text
 from harness._report import evidence as _evidence
 
 if TYPE_CHECKING:
@@ -32,7 +33,8 @@ def collect(app: AppUnderTest) -> dict[str, str]:
             text = value if isinstance(value, str) else yaml.safe_dump(value, sort_keys=False, width=120)
         except Exception as exc:  # noqa: BLE001 - diagnostics must not mask the test failure
             text = f"(could not collect: {type(exc).__name__}: {exc})"
-        bundle[name] = _evidence.truncate(text, _LIMIT)
+        # Redacted here, once, so the Allure attachment and the pytest report section agree.
+        bundle[name] = _evidence.truncate(redact_text(text), _LIMIT)
 
     add("application.yaml", lambda: app.api.sanitize_for_serialization(app.argocd.get_or_none(app.name)))
     add("operation-state", lambda: app.status().excerpt())
