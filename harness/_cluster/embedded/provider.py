@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from harness._build.binaries import ensure_build
 from harness._build.versions import normalise_version
-from harness._cluster.embedded.cluster import EmbeddedCluster, EmbeddedOptions
+from harness._cluster.embedded.cluster import EmbeddedCluster, EmbeddedOptions, StateFileError
 from harness._cluster.endpoint import LOOPBACK
 from harness._cluster.provider import ClusterHandle, Provider, configured_webhook_endpoint, say
 from harness._config import HarnessConfig
@@ -16,7 +16,10 @@ class EmbeddedProvider(Provider):
         self.cluster: EmbeddedCluster | None = None
 
     def acquire(self, cfg: HarnessConfig) -> ClusterHandle:
-        existing = EmbeddedCluster.attach(cfg.cluster_name)
+        try:
+            existing = EmbeddedCluster.attach(cfg.cluster_name)
+        except StateFileError:
+            existing = None  # `up` removes unreadable state, or says which processes still run
         owned = True
         if existing and all(existing.running().values()):
             _check_reusable(existing, cfg)
