@@ -31,6 +31,7 @@ from harness._cluster.embedded import pki as _pki
 from harness._cluster.embedded import probes as _probes
 from harness._cluster.embedded import process as proc
 from harness._cluster.embedded.ports import free_ports, require_free
+from harness._cluster.lease import name_lock
 from harness._errors import ClusterSetupError, ConfigError, HarnessError
 from harness._kube import api_client, apply, apply_all, dynamic_client
 from harness._paths import state_root
@@ -46,6 +47,8 @@ COMPONENTS = (
     "argocd-repo-server",
     "argocd-application-controller",
 )
+#: How long a second `up` of the same name waits for the first to finish booting.
+BOOT_LOCK_TIMEOUT = 300.0
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 _PORT_NAMES = (
     "etcd",
@@ -103,6 +106,7 @@ class _StateShape(TypedDict):
     versions: BuildVersions
     ports: dict[str, int]
     options: NotRequired[dict[str, Any]]
+    booted: NotRequired[bool]
 
 
 _STATE_SHAPE = pydantic.TypeAdapter(_StateShape)
@@ -164,6 +168,8 @@ class EmbeddedCluster:
         self.timings: dict[str, float] = {}
         self._popen: dict[str, subprocess.Popen[bytes]] = {}
         self.pki = _pki_paths(self.state_dir)
+        #: True once `up` finished: only then does the cluster count as running for others.
+        self.booted = False
 
     # -- paths -----------------------------------------------------------------------------------------
     @property
@@ -202,6 +208,8 @@ class EmbeddedCluster:
         # Options a newer or older version wrote and this one does not know are left out.
         known = {f.name for f in dataclasses.fields(EmbeddedOptions)}
         c.options = EmbeddedOptions(**{k: v for k, v in state.get("options", {}).items() if k in known})
+        # State written before the flag existed belongs to clusters that finished booting.
+        c.booted = state.get("booted", True)
         return c
 
     @classmethod
@@ -222,6 +230,8 @@ class EmbeddedCluster:
         if cluster is None:  # no usable record: stop what writes into the logs, then remove the dir
             cluster = cls(name, Build(sd, BuildVersions("", "", "", "")), sd)
         cluster.down()
+        if sd.exists():
+            raise HarnessError(f"cluster {name!r}: its processes are stopped, but {sd} could not be removed")
         return True
 
     def running(self) -> dict[str, bool]:
@@ -232,6 +242,14 @@ class EmbeddedCluster:
         """Start every component in order; on any failure or interrupt, stop what was started."""
         self.options = options or self.options
         out = say or (lambda _m: None)
+        if self.options.api_port is not None:
+            require_free(self.options.api_port, "kube-apiserver")
+        # One boot per name at a time: a second `up` waits, then finds the cluster running.
+        with name_lock(self.name, timeout=BOOT_LOCK_TIMEOUT, what="booted", purpose="boot"):
+            self._up_locked(out)
+        return self
+
+    def _up_locked(self, out: Say) -> None:
         existing = self._previous_state(out)
         if existing and any(existing.running().values()):
             raise ConfigError(
@@ -241,8 +259,6 @@ class EmbeddedCluster:
         if existing:
             out(f"removing stale state of cluster {self.name!r} at {self.state_dir}")
             existing.down()
-        if self.options.api_port is not None:
-            require_free(self.options.api_port, "kube-apiserver")
         self._check_runtime_deps()
         t0 = time.monotonic()
         try:
@@ -260,9 +276,9 @@ class EmbeddedCluster:
                 self.down()
             raise
         self.timings["total"] = time.monotonic() - t0
+        self.booted = True
         self._save()
         out(f"cluster {self.name!r} is up in {self.timings['total']:.1f}s")
-        return self
 
     def _previous_state(self, out: Say) -> EmbeddedCluster | None:
         """What an earlier cluster of this name left; unreadable state whose processes are gone is removed."""
@@ -278,14 +294,9 @@ class EmbeddedCluster:
             return None
 
     def down(self) -> None:
-        """Stop every process (reverse start order) and remove the state directory.
-
-        Raises HarnessError if the directory is still there afterwards (a file another user owns).
-        """
+        """Stop every process (reverse start order) and remove the state directory."""
         self._stop_processes()
         shutil.rmtree(self.state_dir, ignore_errors=True)
-        if self.state_dir.exists():
-            raise HarnessError(f"cluster {self.name!r}: stopped, but {self.state_dir} could not be removed")
 
     def _stop_processes(self) -> None:
         # The state file is the truth: a component restarted through another handle (a chaos test
@@ -657,6 +668,7 @@ class EmbeddedCluster:
             "options": self.options.__dict__,
             "timings": self.timings,
             "owner_pid": os.getpid(),
+            "booted": self.booted,
         }
         if self.state_dir.is_dir():
             proc.save_records(self.state_file, self.records, extra)
