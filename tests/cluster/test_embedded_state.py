@@ -211,3 +211,32 @@ def test_attach_raises_one_harness_error(state_dir: Path, fake_build: FakeBuild)
         EmbeddedCluster.attach(NAME)
     assert info.value.path == state_dir / "cluster.json"
     assert info.value.running == []
+
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.mark.parametrize("kind", ["corrupt", "older-format"])
+def test_a_pytest_session_gets_past_an_unreadable_state_file(
+    kind: str,
+    state_dir: Path,
+    fake_build: FakeBuild,
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    _write_bad(state_dir, fake_build(versions=None), kind, {})
+    # No cached build for the version asked and no Go: the session must get as far as the build step.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    pytester.makepyfile("def test_one(chaos_cluster): pass")
+
+    result = pytester.runpytest(
+        "-p", "no:pytest-kind", "-p", "no:cacheprovider", "--cluster-name", NAME, "--argocd-version", "v3.5.0"
+    )
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["cluster setup failed: Go is not installed or not on PATH*"])
+    text = result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in text
+    assert "JSONDecodeError" not in text  # what a corrupt file raised before
+    assert "KeyError" not in text  # what a file of an older version raised before
