@@ -22,6 +22,8 @@ from harness._cluster.embedded.cluster import EmbeddedCluster, EmbeddedOptions
 from harness._errors import ClusterSetupError, ConfigError
 from harness._paths import state_root
 
+pytest_plugins = ["pytester"]
+
 FakeBuild = Callable[..., Build]
 Spawn = Callable[..., tuple[subprocess.Popen[bytes], proc.ProcessRecord]]
 NAME = "argocd-chaos"
@@ -211,9 +213,6 @@ def test_attach_raises_one_harness_error(state_dir: Path, fake_build: FakeBuild)
         EmbeddedCluster.attach(NAME)
     assert info.value.path == state_dir / "cluster.json"
     assert info.value.running == []
-
-
-pytest_plugins = ["pytester"]
 
 
 @pytest.mark.parametrize("kind", ["corrupt", "older-format"])
