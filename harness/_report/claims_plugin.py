@@ -15,6 +15,7 @@ import pytest
 
 from harness._build.versions import version_tuple
 from harness._errors import ConfigError
+from harness._redact import redact_text
 from harness._report import allure_claims
 from harness._report.ledger import ClaimRecorder, Ledger
 
@@ -132,5 +133,6 @@ def finish_allure(config: pytest.Config, ledger_md: Path | None, page: Path | No
 
 def write_environment(alluredir: Path, env: dict[str, str]) -> None:
     alluredir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{k}={v}".replace("\n", " ") for k, v in sorted(env.items())]
+    # Controller flags and argocd-cm values land here: a credential among them must not.
+    lines = [redact_text(f"{k}={v}".replace("\n", " ")) for k, v in sorted(env.items())]
     (alluredir / "environment.properties").write_text("\n".join(lines) + "\n")
