@@ -101,10 +101,19 @@ class AppUnderTest:
                 self._manifests[key] = d
             if self.repos is None:
                 return self.repo.commit_files(app.files(), message)
-            real = FixtureApp(app.name, self.repos.real_manifests(app.docs))
+            real = FixtureApp(app.name, self.repos.real_manifests(app.docs), list(app.folders))
             sha = self.repo.commit_files(real.files(), message)
             self.repos.push_repo(self.repo.path)
             return sha
+
+    def tag(self, name: str, revision: str = "HEAD") -> str:
+        """Tag a commit of the app's repo (e.g. to use `create(revision="v1")`); returns the commit.
+
+        Moving an existing tag is allowed, as re-releasing a tag does. On the embedded cluster the
+        repo-server reads the repo directly; pushing tags to kind's in-cluster git server is not done.
+        """
+        with allure.step(f"tag {revision[:10]} as {name}"):
+            return self.repo.tag(name, revision)
 
     @property
     def repo_url(self) -> str:
