@@ -11,6 +11,13 @@ ARGOCD_VERSION ?=
 KEEP_CLUSTER ?= never
 REPORTS ?= reports
 PYTEST_ARGS ?=
+# Scenarios run side by side on one cluster (pytest-xdist workers). Nearly all of a scenario's time is
+# the controller's own timers, so 4 workers fit 2 cores and stay well inside the controller's default
+# 10 operation / 20 status processors; JOBS=1 runs serially.
+JOBS ?= 4
+XDIST_CHAOS := $(if $(filter 1,$(JOBS)),-p no:xdist,-n $(JOBS) --dist worksteal)
+# make test also runs tests that must share one worker (tests/docker: one Docker engine per session).
+XDIST_TEST := $(if $(filter 1,$(JOBS)),-p no:xdist,-n $(JOBS) --dist loadgroup)
 # Argo CD v3.6 needs Go 1.27; the go command fetches this toolchain from the module proxy once.
 export GOTOOLCHAIN ?= go1.27.3
 export CGO_ENABLED := 0
@@ -21,7 +28,7 @@ ARGOCD_FLAG := $(if $(ARGOCD_VERSION),--argocd-version $(ARGOCD_VERSION),)
 help:
 	@echo "make chaos   run the claim suites on the default cluster and write the report to $(REPORTS)/"
 	@echo "make test    the project's own tests: lint, types, unit tests, the embedded-cluster e2e tests"
-	@echo "options: CLUSTER=embedded|kind|existing ARGOCD_VERSION=v3.6.1 KEEP_CLUSTER=never|on-failure|always"
+	@echo "options: CLUSTER=embedded|kind|existing ARGOCD_VERSION=v3.6.1 KEEP_CLUSTER=never|on-failure|always JOBS=4"
 
 $(BIN)/argocd-chaos: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python >= 3.11" >&2; exit 1; }
@@ -88,12 +95,13 @@ unit: venv
 
 .PHONY: test
 test: venv deps test-deps lint build
-	$(BIN)/pytest tests suites --cluster embedded $(ARGOCD_FLAG) $(PYTEST_ARGS)
+	$(BIN)/pytest tests suites --cluster embedded $(ARGOCD_FLAG) $(XDIST_TEST) $(PYTEST_ARGS)
 
 .PHONY: chaos
 chaos: venv deps allure-cli $(if $(filter embedded,$(CLUSTER)),build,)
 	mkdir -p $(REPORTS)
 	$(BIN)/pytest suites --cluster $(CLUSTER) $(ARGOCD_FLAG) --keep-cluster $(KEEP_CLUSTER) \
+	  $(if $(filter embedded,$(CLUSTER)),$(XDIST_CHAOS),-p no:xdist) \
 	  --reports-dir $(REPORTS) --alluredir $(REPORTS)/allure-results --clean-alluredir \
 	  --junitxml $(REPORTS)/junit.xml $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/argocd-chaos claims --reports $(REPORTS) || true; \

@@ -12,18 +12,20 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
 from harness import __version__
 from harness._chaos.controls import DriftInjector, OutcomeSwitch
+from harness._cluster import session as _session
+from harness._cluster.access import cluster_access
 from harness._cluster.endpoint import WebhookEndpoint
 from harness._cluster.provider import ClusterHandle
-from harness._cluster.registry import provider_for
 from harness._config import KEEP, PROVIDERS, HarnessConfig, Keep, Provider, settings_from_options
 from harness._errors import ConfigError, HarnessError
 from harness._report.claims_plugin import (
@@ -36,13 +38,20 @@ from harness._report.claims_plugin import (
 )
 from harness._report.ledger import Ledger
 from harness._scenario import diagnostics as _diagnostics
+from harness._scenario import schedule
 from harness._scenario.app import AppUnderTest
 from harness._signals import install_sigterm_handler
 from harness._wait import Timeouts
 
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 config_key = pytest.StashKey[HarnessConfig]()
+session_key = pytest.StashKey[_session.SessionIdentity]()
+acquired_key = pytest.StashKey[_session.Acquired]()
+#: This process's run id; pytest-xdist workers take their controller's instead (`workerinput`).
 RUN_ID = uuid.uuid4().hex[:6]
+_XDIST_RUN_ID = "argocd_chaos_run_id"
+_XDIST_OWNER = "argocd_chaos_owner_pid"
+_XDIST_OUTPUT = "argocd_chaos"
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -112,8 +121,42 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     g.addoption("--reports-dir", default="reports", help="where the ledger and reports go")
 
 
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    """The pytest-xdist controller: it runs no tests, the workers do."""
+    return config.pluginmanager.hasplugin("dsession")
+
+
+_process_session: _session.SessionIdentity | None = None
+
+
+def _session_identity(config: pytest.Config) -> _session.SessionIdentity:
+    """The session's identity; a pytest run inside this process (pytester) belongs to the same one.
+
+    An inner session then attaches to the cluster the outer one holds instead of taking it over.
+    """
+    global _process_session
+    if _is_worker(config):
+        winput = cast(dict[str, object], config.workerinput)  # type: ignore[attr-defined]
+        _process_session = _session.SessionIdentity(
+            str(winput[_XDIST_RUN_ID]), int(str(winput[_XDIST_OWNER]))
+        )
+    elif _process_session is None:
+        _process_session = _session.SessionIdentity(RUN_ID, os.getpid())
+    return _process_session
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "claim(id): the claim (C1..C11) a suite test checks")
+    config.addinivalue_line(
+        "markers",
+        "exclusive(reason): the test changes the cluster for every scenario (restarts a component, "
+        "changes argocd-cm or controller flags), so it runs alone on the cluster",
+    )
+    config.stash[session_key] = session = _session_identity(config)
     env_timeouts = Timeouts.from_env()
     try:
         controller_args, argocd_cm = settings_from_options(
@@ -133,15 +176,41 @@ def pytest_configure(config: pytest.Config) -> None:
         argocd_manifest=_path_option(config, "--argocd-manifest"),
         allow_global_config=bool(config.getoption("--allow-global-config")),
         webhook_host=config.getoption("--webhook-host"),
-        run_id=RUN_ID,
+        run_id=session.run_id,
         controller_args=controller_args,
         argocd_cm=argocd_cm,
     )
+    if cfg.provider != "embedded" and (_is_controller(config) or _is_worker(config)):
+        raise pytest.UsageError(
+            f"parallel runs (-n / JOBS) share one embedded cluster; the {cfg.provider} provider runs the "
+            "suites serially: use JOBS=1 (or leave out -n)"
+        )
     config.stash[config_key] = cfg
     config.stash[ledger_key] = Ledger()
     config.stash[environment_key] = {"harness": __version__, "provider": cfg.provider}
-    if threading.current_thread() is threading.main_thread() and not hasattr(config, "workerinput"):
+    if not _is_worker(config):
+        config.pluginmanager.register(_RunFigures(config), "argocd-chaos-run-figures")
+    if threading.current_thread() is threading.main_thread():
         install_sigterm_handler()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist controller: every worker joins this session (its run id and owner process)."""
+    session = node.config.stash[session_key]
+    node.workerinput[_XDIST_RUN_ID] = session.run_id
+    node.workerinput[_XDIST_OWNER] = session.owner_pid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist controller: take in what a worker recorded (ledger, report environment)."""
+    output = getattr(node, "workeroutput", {}).get(_XDIST_OUTPUT)
+    if not output:
+        return
+    config = node.config
+    config.stash[ledger_key].merge(output["ledger"])
+    config.stash[environment_key].update(output["environment"])
 
 
 def _webhook_host(value: str) -> str:
@@ -168,21 +237,82 @@ def pytest_runtest_makereport(
     return rep
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest scenarios first, exclusive ones last (`harness._scenario.schedule`)."""
+    items[:] = schedule.order(items, schedule.load())
+
+
+class _RunFigures:
+    """The run's own timing: test durations for the next run's order, and the figures at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.durations: dict[str, float] = {}
+        self.started = time.monotonic()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
+
+    def figures(self) -> list[schedule.ScenarioFigure]:
+        ledger = self.config.stash[ledger_key]
+        found: dict[str, schedule.ScenarioFigure] = {}
+        for cid in ledger.claim_ids():
+            for test, facts in ledger.recorder.evidence_for(cid).items():
+                wall = facts.get("scenario_seconds")
+                wait = facts.get("controller_wait_seconds")
+                if isinstance(wall, int | float):
+                    found[test] = schedule.ScenarioFigure(
+                        test, float(wall), float(wait) if isinstance(wait, int | float) else 0.0
+                    )
+        return list(found.values())
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        lines = schedule.format_figures(self.figures(), time.monotonic() - self.started)
+        if lines:
+            terminalreporter.section("argocd-chaos: time per scenario")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Write the ledger whenever claim tests were collected, and the Allure environment."""
+    """Release the session's cluster (xdist controller), write the ledger and the Allure environment.
+
+    The ledger is written only when a claim test observed something: a run that ran no scenario (a
+    setup error, everything deselected) leaves the previous ledger as it was.
+    """
     config = session.config
     if config_key not in config.stash:
         return
     cfg = config.stash[config_key]
     env = config.stash[environment_key]
-    if not config.option.collectonly and any(claim_ids(i) for i in session.items):
-        json_path, md_path = config.stash[ledger_key].write(cfg.reports_dir, env.get("argocd", "unknown"))
-        tr = config.pluginmanager.get_plugin("terminalreporter")
+    ledger = config.stash[ledger_key]
+    if _is_worker(config):
+        cast(dict[str, object], config.workeroutput)[_XDIST_OUTPUT] = {  # type: ignore[attr-defined]
+            "ledger": ledger.export(),
+            "environment": env,
+        }
+        return
+    if _is_controller(config):
+        failed = session.testsfailed > 0 or bool(session.shouldstop)
+        _session.release(cfg, config.stash[session_key], None, keep=_keep(cfg, failed=failed))
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if not config.option.collectonly and ledger.observed_anything():
+        json_path, md_path = ledger.write(cfg.reports_dir, env.get("argocd", "unknown"))
         if tr is not None:
             tr.write_line(f"argocd-chaos: claims ledger written to {json_path} and {md_path}")
+    elif tr is not None and any(claim_ids(i) for i in session.items):
+        tr.write_line(f"argocd-chaos: no claim test ran; the ledger in {cfg.reports_dir} is left as it was")
+    figures = config.pluginmanager.get_plugin("argocd-chaos-run-figures")
+    if isinstance(figures, _RunFigures) and not config.option.collectonly:
+        schedule.save(figures.durations)
     alluredir = config.getoption("allure_report_dir", None)
     if alluredir:
         write_environment(Path(alluredir), env)
+
+
+def _keep(cfg: HarnessConfig, *, failed: bool) -> bool:
+    return cfg.keep_cluster == "always" or (cfg.keep_cluster == "on-failure" and failed)
 
 
 @pytest.fixture
@@ -202,14 +332,28 @@ def chaos_config(pytestconfig: pytest.Config) -> HarnessConfig:
 
 @pytest.fixture(scope="session")
 def chaos_cluster(request: pytest.FixtureRequest, chaos_config: HarnessConfig) -> Iterator[ClusterHandle]:
-    """The cluster for the whole session, torn down per --keep-cluster, also after Ctrl-C."""
+    """The cluster for the whole session, torn down per --keep-cluster, also after Ctrl-C.
+
+    One cluster per session, whatever the number of pytest-xdist workers: the first that needs it
+    boots it, the others attach; the session's owner releases it at the end, and a reaper does if the
+    session dies first (`harness._cluster.session`).
+    """
+    config = request.config
+    session = config.stash[session_key]
+    shared = _is_worker(config)
     try:
-        provider = provider_for(chaos_config)
-        handle = provider.acquire(chaos_config)
+        acquired = _session.acquire(chaos_config, session, shared=shared)
+    except _session.SetupFailedElsewhere as exc:
+        # Another worker hit the setup error and reported it; repeating it per test hides nothing new.
+        request.session.shouldstop = "cluster setup failed"
+        pytest.skip(f"not run: {exc}")
     except HarnessError as exc:
-        # `from None`: the report is this one line, not also the HarnessError it repeats.
+        # Reported once: the session stops after this test instead of repeating the error per test.
+        request.session.shouldstop = "cluster setup failed"
         raise pytest.fail.Exception(f"cluster setup failed: {exc}", pytrace=False) from None
-    env = request.config.stash[environment_key]
+    config.stash[acquired_key] = acquired
+    handle = acquired.handle
+    env = config.stash[environment_key]
     env.update({f"version.{k}": v for k, v in handle.versions.items()})
     env["argocd"] = handle.versions.get("argocd", "unknown")
     env.update({f"setting.{k}": v for k, v in handle.settings.items()})
@@ -219,12 +363,26 @@ def chaos_cluster(request: pytest.FixtureRequest, chaos_config: HarnessConfig) -
     try:
         yield handle
     finally:
-        failed = request.session.testsfailed > 0 or bool(getattr(request.session, "shouldstop", False))
-        keep = chaos_config.keep_cluster == "always" or (chaos_config.keep_cluster == "on-failure" and failed)
-        export_logs = getattr(provider, "export_logs", None)  # kind: `kind export logs` into the reports
-        if failed and export_logs is not None:
-            export_logs(chaos_config.reports_dir / "kind-logs")
-        provider.release(handle, keep=keep)
+        # Only the process that booted it releases it, and only outside pytest-xdist (there the
+        # controller does, once every worker is done); a session that attached leaves it alone.
+        if acquired.provider is not None and not shared:
+            failed = request.session.testsfailed > 0 or bool(getattr(request.session, "shouldstop", False))
+            export_logs = getattr(acquired.provider, "export_logs", None)  # kind: `kind export logs`
+            if failed and export_logs is not None:
+                export_logs(chaos_config.reports_dir / "kind-logs")
+            _session.release(chaos_config, session, acquired, keep=_keep(chaos_config, failed=failed))
+
+
+@pytest.fixture(autouse=True)
+def _cluster_access(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Scenarios share the cluster; a test marked `exclusive` has it alone (`harness._cluster.access`)."""
+    if "chaos_cluster" not in request.fixturenames:
+        yield
+        return
+    handle: ClusterHandle = request.getfixturevalue("chaos_cluster")
+    exclusive = request.node.get_closest_marker("exclusive") is not None
+    with cluster_access(handle.name, exclusive=exclusive):
+        yield
 
 
 @pytest.fixture
@@ -234,14 +392,18 @@ def test_id() -> str:
 
 
 @pytest.fixture(scope="session")
-def run_id() -> str:
-    return RUN_ID
+def run_id(pytestconfig: pytest.Config) -> str:
+    return pytestconfig.stash[session_key].run_id
 
 
 @pytest.fixture(scope="session")
-def repo_root() -> Iterator[Path]:
-    """Git repositories of this session's fixture apps; removed when the session ends."""
-    d = Path(tempfile.mkdtemp(prefix=f"argocd-chaos-repos-{RUN_ID}-"))
+def repo_root(pytestconfig: pytest.Config, chaos_cluster: ClusterHandle, run_id: str) -> Iterator[Path]:
+    """Git repositories of this session's fixture apps; removed when the session ends.
+
+    Registered with the session's lease, so the reaper removes it too if the session is killed.
+    """
+    d = Path(tempfile.mkdtemp(prefix=f"argocd-chaos-repos-{run_id}-"))
+    _session.add_temp_dir(chaos_cluster.name, pytestconfig.stash[session_key], d)
     try:
         yield d
     finally:
@@ -268,6 +430,7 @@ def app_under_test(
         log_files=chaos_cluster.log_files,
         repos=chaos_cluster.repos,
     )
+    started = time.monotonic()
     try:
         yield app
     finally:
@@ -275,6 +438,9 @@ def app_under_test(
             recorder = request.config.stash[ledger_key].recorder
             recorder.evidence(
                 cid, "controller_wait_seconds", round(app.wait_seconds, 1), test=request.node.nodeid
+            )
+            recorder.evidence(
+                cid, "scenario_seconds", round(time.monotonic() - started, 1), test=request.node.nodeid
             )
         reports = request.node.stash.get(phase_report_key, {})
         if any(r.failed for r in reports.values()):

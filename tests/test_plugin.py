@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import harness.plugin
+import harness._cluster.session
 from harness._cluster.provider import ClusterHandle, Provider
 from harness._config import HarnessConfig
 
@@ -75,7 +75,7 @@ def test_webhook_endpoint_fixture_skips_with_the_reason_when_the_provider_has_no
         def release(self, handle: ClusterHandle, *, keep: bool) -> None:
             pass
 
-    monkeypatch.setattr(harness.plugin, "provider_for", lambda cfg: NoWebhook())
+    monkeypatch.setattr(harness._cluster.session, "provider_for", lambda cfg: NoWebhook())
     pytester.makepyfile("def test_hook(webhook_endpoint):\n    assert False\n")
     result = run(pytester, "-rs")
     result.assert_outcomes(skipped=1)
@@ -203,13 +203,16 @@ def test_chaos_cluster_with_an_unavailable_provider_is_one_clear_error(pytester:
     )
     result = run(pytester, "--cluster", "existing")
 
-    result.assert_outcomes(errors=2)
+    # Reported once, and the session ends there: not once per test.
+    result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
             "*ERROR at setup of test_one*",
             "cluster setup failed: --cluster existing needs --context NAME*",
+            "*Interrupted: cluster setup failed*",
         ]
     )
+    assert "test_two" not in result.stdout.str()
     text = result.stdout.str()
     assert "Traceback" not in text
     assert "During handling of the above exception" not in text

@@ -326,6 +326,20 @@ class ExistingProvider(RealClusterRepos, Provider):
             if self.state is not None:
                 shutil.rmtree(self.state, ignore_errors=True)
 
+    def reap(self, cfg: HarnessConfig) -> None:
+        if not cfg.context or not cfg.run_id:
+            return
+        state = state_root() / f"existing.{_UNSAFE.sub('_', cfg.context)}.{cfg.run_id}"
+        try:
+            if (state / "kubeconfig").is_file():
+                api = api_client(state / "kubeconfig")
+                try:
+                    sweep(api, cfg.run_id)
+                finally:
+                    api.close()
+        finally:
+            shutil.rmtree(state, ignore_errors=True)
+
     def _sweep(self, handle: ClusterHandle, *, keep: bool) -> None:
         selector = f"{LABEL_RUN}={self.run_id}"
         if keep:

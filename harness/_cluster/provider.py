@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -12,6 +12,7 @@ from kubernetes import client
 
 from harness._cluster.endpoint import LOOPBACK, WebhookEndpoint
 from harness._config import HarnessConfig
+from harness._errors import ConfigError
 from harness._kube import api_client
 
 
@@ -49,6 +50,47 @@ class ClusterHandle:
     def api_client(self) -> client.ApiClient:
         return api_client(self.kubeconfig)
 
+    def to_json(self) -> dict[str, Any]:
+        """What another process of the same session needs to attach (the lease keeps it).
+
+        Only handles without a repo publisher cross processes: an in-cluster git server is an object
+        of the process that deployed it.
+        """
+        if self.repos is not None:
+            raise ConfigError(
+                f"a {self.provider} cluster cannot be shared between pytest-xdist workers yet; "
+                "run the suites serially there (JOBS=1, or no -n)"
+            )
+        ep = self.webhook_endpoint
+        return {
+            "provider": self.provider,
+            "name": self.name,
+            "kubeconfig": str(self.kubeconfig),
+            "versions": dict(self.versions),
+            "owned": self.owned,
+            "log_files": {k: str(v) for k, v in self.log_files.items()},
+            "settings": dict(self.settings),
+            "boot_seconds": self.boot_seconds,
+            "bin_dir": str(self.bin_dir) if self.bin_dir else None,
+            "webhook_endpoint": {"host": ep.host, "bind": ep.bind} if ep else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClusterHandle:
+        ep = data.get("webhook_endpoint")
+        return cls(
+            provider=str(data["provider"]),
+            name=str(data["name"]),
+            kubeconfig=Path(data["kubeconfig"]),
+            versions={str(k): str(v) for k, v in data["versions"].items()},
+            owned=bool(data["owned"]),
+            log_files={str(k): Path(v) for k, v in data.get("log_files", {}).items()},
+            settings={str(k): str(v) for k, v in data.get("settings", {}).items()},
+            boot_seconds=data.get("boot_seconds"),
+            bin_dir=Path(data["bin_dir"]) if data.get("bin_dir") else None,
+            webhook_endpoint=WebhookEndpoint(host=ep["host"], bind=ep["bind"]) if ep else None,
+        )
+
 
 class Provider:
     """Brings a cluster up (or finds a running one) and takes it down again when it owns it."""
@@ -57,6 +99,17 @@ class Provider:
         raise NotImplementedError
 
     def release(self, handle: ClusterHandle, *, keep: bool) -> None:
+        raise NotImplementedError
+
+    def running(self, cfg: HarnessConfig) -> bool:
+        """Whether a cluster of `cfg`'s name already runs (acquire would reuse it, not own it)."""
+        return False
+
+    def reap(self, cfg: HarnessConfig) -> None:
+        """Tear down what `acquire` made for `cfg`, from any process, without the acquiring object.
+
+        The reaper's path (a session that died without releasing): it has only the config.
+        """
         raise NotImplementedError
 
 

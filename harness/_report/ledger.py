@@ -209,6 +209,35 @@ class ClaimRecorder:
         with self._lock:
             return {c.claim_id for c in self._checks} | set(self._evidence)
 
+    def export(self) -> dict[str, Json]:
+        """Everything recorded, as JSON (what a pytest-xdist worker hands to the controller)."""
+        with self._lock:
+            return {
+                "checks": [
+                    {
+                        "claim_id": c.claim_id,
+                        "statement": c.statement,
+                        "claimed": c.claimed,
+                        "observed": c.observed,
+                        "agrees": c.agrees,
+                        "test": c.test,
+                    }
+                    for c in self._checks
+                ],
+                "evidence": {
+                    cid: {t: dict(f) for t, f in tests.items()} for cid, tests in self._evidence.items()
+                },
+            }
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        """Add what another recorder exported (checks appended, evidence merged per test)."""
+        checks = [Check(**c) for c in data.get("checks", [])]
+        with self._lock:
+            self._checks.extend(checks)
+            for cid, tests in dict(data.get("evidence", {})).items():
+                for test, facts in dict(tests).items():
+                    self._evidence.setdefault(cid, {}).setdefault(test, {}).update(facts)
+
 
 def _check_claim_id(claim_id: str) -> None:
     if not isinstance(claim_id, str) or not claim_id.strip():
@@ -265,6 +294,23 @@ class Ledger:
             raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, got {outcome!r}")
         with self._lock:
             self._tests.setdefault(claim_id, {})[nodeid] = outcome
+
+    def export(self) -> dict[str, Json]:
+        """The recorder's export plus the test outcomes."""
+        with self._lock:
+            tests: dict[str, Json] = {cid: dict(t) for cid, t in self._tests.items()}
+        return {"recorder": self.recorder.export(), "tests": tests}
+
+    def merge(self, data: Mapping[str, Any]) -> None:
+        """Add another ledger's export (pytest-xdist: each worker's ledger into the controller's)."""
+        self.recorder.merge(data.get("recorder", {}))
+        for cid, tests in dict(data.get("tests", {})).items():
+            for nodeid, outcome in dict(tests).items():
+                self.record_test(cid, nodeid, outcome)
+
+    def observed_anything(self) -> bool:
+        """Whether any claim test recorded a check or evidence: a run that did not leaves the old ledger."""
+        return bool(self.recorder.checks()) or bool(self.recorder.claim_ids())
 
     def tests_for(self, claim_id: str) -> dict[str, str]:
         with self._lock:

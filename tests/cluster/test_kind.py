@@ -19,7 +19,7 @@ import pytest
 import yaml
 from testkit.http import reply_json, serving
 
-import harness.plugin
+import harness._cluster.session
 from harness._chaos.webhook import WebhookEndpoint
 from harness._cluster.kind import provider as _kind
 from harness._cluster.kind.provider import KIND_CONFIG, KIND_NODE_IMAGE, KIND_VERSION, KindProvider
@@ -527,7 +527,7 @@ def test_plugin_exports_kind_logs_only_when_the_session_failed(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, body: str, expected: list[str]
 ) -> None:
     log: list[str] = []
-    monkeypatch.setattr(harness.plugin, "provider_for", lambda cfg: RecordingProvider(log))
+    monkeypatch.setattr(harness._cluster.session, "provider_for", lambda cfg: RecordingProvider(log))
     for var in ("ARGOCD_CHAOS_CLUSTER", "ARGOCD_CHAOS_ARGOCD_VERSION"):
         monkeypatch.delenv(var, raising=False)
     pytester.makepyfile(f"def test_one(chaos_cluster):\n    {body}\n")

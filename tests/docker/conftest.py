@@ -106,3 +106,11 @@ def busybox_image(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPath
         yield tag
     finally:
         docker_engine.run("image", "rm", "-f", tag)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One worker runs every test here: the session's Docker engine is started and stopped by it."""
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.path).startswith(here):
+            item.add_marker(pytest.mark.xdist_group("docker-engine"))

@@ -7,7 +7,10 @@ import pytest
 from harness import ClusterHandle
 from harness._cluster.embedded.cluster import EmbeddedCluster
 
-pytestmark = pytest.mark.cluster
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.exclusive("stops, kills and restarts components of the session cluster"),
+]
 
 
 @pytest.mark.parametrize("action", ["kill", "stop"])

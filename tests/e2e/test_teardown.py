@@ -6,6 +6,7 @@ the end of a cluster's life.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from harness._build.binaries import find_build
+from harness._cluster import lease as leases
 from harness._cluster.embedded.cluster import EmbeddedCluster, EmbeddedOptions
 from harness._cluster.embedded.ports import port_in_use
 from harness._cluster.embedded.process import ProcessRecord, load_records
@@ -56,44 +58,52 @@ def test_cluster_down_stops_everything_and_removes_state() -> None:
 
 INNER_TEST = textwrap.dedent(
     """
+    import json
     import os
     import time
     from pathlib import Path
 
-    def test_hold_the_cluster(chaos_cluster):
-        Path(os.environ["MARKER"]).write_text(str(chaos_cluster.kubeconfig))
+    def test_hold_the_cluster(chaos_cluster, repo_root, run_id):
+        Path(os.environ["MARKER"]).write_text(json.dumps({"repos": str(repo_root), "run_id": run_id}))
         # The delay is the scenario: the test is still running when the signal arrives.
         while True:
             time.sleep(0.2)
     """
 )
 
+#: What "nothing left" allows after the signal: the reaper and the teardown take about two seconds.
+NOTHING_LEFT_WITHIN = 10.0
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_to_running_pytest_tears_the_cluster_down(tmp_path: Path, sig: signal.Signals) -> None:
-    name = f"sig-{uuid.uuid4().hex[:6]}"
+
+def _inner_pytest(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Popen[bytes], Path]:
     (tmp_path / "test_inner.py").write_text(INNER_TEST)
     marker = tmp_path / "marker"
-    env = {**os.environ, "MARKER": str(marker)}
     inner = subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:pytest-kind",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--cluster-name",
-            name,
-            str(tmp_path / "test_inner.py"),
+            sys.executable, "-m", "pytest", "-p", "no:pytest-kind", "-p", "no:cacheprovider", "-q",
+            "--cluster-name", name, *args, str(tmp_path / "test_inner.py"),
         ],
         cwd=tmp_path,
-        env=env,
+        env={**os.environ, "MARKER": str(marker)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-    )
+    )  # fmt: skip
+    return inner, marker
+
+
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL],
+    ids=["SIGINT", "SIGTERM", "SIGHUP", "SIGKILL"],
+)
+def test_signal_to_running_pytest_leaves_nothing_of_the_session(tmp_path: Path, sig: signal.Signals) -> None:
+    """Ctrl-C, SIGTERM, a closed terminal (SIGHUP) and kill -9: within 10 s nothing of the session is left.
+
+    No process, no listening port, no state dir, no temporary repos, no lease. After SIGKILL the
+    pytest process cannot clean up; its reaper does.
+    """
+    name = f"sig-{uuid.uuid4().hex[:6]}"
+    inner, marker = _inner_pytest(tmp_path, name)
     try:
         expect(
             Expectation("the inner pytest holds a running cluster", lambda: _inner_state(inner, marker)),
@@ -102,16 +112,102 @@ def test_signal_to_running_pytest_tears_the_cluster_down(tmp_path: Path, sig: si
         state_dir = state_root() / name
         records, ports = _snapshot(state_dir)
         assert all(r.alive() for r in records)
+        held = json.loads(marker.read_text())
+        repos = Path(held["repos"])
+        assert repos.is_dir()
+        info = leases.read(name)
+        assert info is not None
+        assert leases.alive(info.reaper_pid)
 
         inner.send_signal(sig)
-        out, _ = inner.communicate(timeout=60)
+        inner.communicate(timeout=60)
     finally:
         if inner.poll() is None:
             inner.kill()
             inner.wait()
 
-    assert inner.returncode != 0, out.decode(errors="replace")
+    assert inner.returncode != 0
+    expect(
+        Expectation(
+            "nothing of the session left",
+            lambda: _left_over(state_dir, records, ports, repos, name, info.reaper_pid),
+        ),
+        timeout=NOTHING_LEFT_WITHIN,
+    )
     _assert_nothing_left(state_dir, records, ports)
+
+
+def _left_over(
+    state_dir: Path, records: list[ProcessRecord], ports: list[int], repos: Path, name: str, reaper_pid: int
+) -> Outcome:
+    left = [f"process {r.name}" for r in records if r.alive()]
+    left += [f"port {p}" for p in ports if port_in_use(p)]
+    left += [str(p) for p in (state_dir, repos, leases.lease_path(name)) if p.exists()]
+    left += [f"reaper pid {reaper_pid}"] if leases.alive(reaper_pid) else []
+    return Outcome.simple(not left, f"left: {left}" if left else "nothing left")
+
+
+def test_a_second_session_with_the_same_cluster_name_gets_one_clear_error(tmp_path: Path) -> None:
+    """Two sessions, one name: the second neither reuses nor disturbs the first's cluster."""
+    name = f"twice-{uuid.uuid4().hex[:6]}"
+    first_dir, second_dir = tmp_path / "first", tmp_path / "second"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    first, marker = _inner_pytest(first_dir, name)
+    try:
+        expect(
+            Expectation("the first session holds its cluster", lambda: _inner_state(first, marker)),
+            timeout=120,
+        )
+        records, _ = _snapshot(state_root() / name)
+        second, _ = _inner_pytest(second_dir, name)
+        out, _ = second.communicate(timeout=120)
+        text = out.decode(errors="replace")
+        assert second.returncode != 0
+        assert text.count("is in use by another test session") == 1, text
+        assert "Traceback" not in text
+        assert all(r.alive() for r in records)  # the first session's cluster is untouched
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+
+
+def test_two_cluster_up_of_one_name_at_once_boot_it_once(tmp_path: Path) -> None:
+    """`argocd-chaos cluster up --name X` twice at once: one boots, the other waits and says it runs."""
+    name = f"upup-{uuid.uuid4().hex[:6]}"
+    cli = str(Path(sys.executable).parent / "argocd-chaos")
+    ups = [
+        subprocess.Popen(
+            [cli, "cluster", "up", "--name", name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+        for _ in range(2)
+    ]
+    try:
+        results = [
+            (p.wait(timeout=300), p.stdout.read().decode(errors="replace") if p.stdout else "") for p in ups
+        ]
+        codes = sorted(code for code, _ in results)
+        assert codes[0] == 0, results
+        assert codes[1] != 0, results
+        refused = next(text for code, text in results if code != 0)
+        assert "is already running" in refused
+        assert "Traceback" not in refused
+        cluster = EmbeddedCluster.attach(name)
+        assert cluster is not None
+        assert all(cluster.running().values())
+    finally:
+        for p in ups:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        subprocess.run([cli, "cluster", "down", "--name", name], check=False, capture_output=True)
+    assert not (state_root() / name).exists()
 
 
 def _inner_state(inner: subprocess.Popen[bytes], marker: Path) -> Outcome:

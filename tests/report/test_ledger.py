@@ -366,3 +366,23 @@ def test_format_ledger_table(ledger: Ledger) -> None:
     # The Verdict column lines up across rows.
     starts = {line.index(v) for line in lines[2:14] for v in VERDICTS if f" {v} " in line}
     assert len(starts) == 1
+
+
+def test_worker_ledgers_merge_into_one_like_a_single_run() -> None:
+    """pytest-xdist: each worker exports its ledger; the controller merges them into one."""
+    single = Ledger()
+    workers = [Ledger(), Ledger()]
+    for ledger, test in ((workers[0], "s.py::a"), (workers[1], "s.py::b")):
+        for target in (ledger, single):
+            target.recorder.check(
+                "C1", f"check of {test}", claimed=1, observed=1 if test.endswith("a") else 2, test=test
+            )
+            target.recorder.evidence("C1", "gaps", [1.5, 2.0], test=test)
+            target.record_test("C1", test, "passed")
+    merged = Ledger()
+    for w in workers:
+        merged.merge(json.loads(json.dumps(w.export())))
+    assert merged.entries("v3.6.1") == single.entries("v3.6.1")
+    assert merged.entries("v3.6.1")[0]["verdict"] == "partial"
+    assert merged.observed_anything()
+    assert not Ledger().observed_anything()

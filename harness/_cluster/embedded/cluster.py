@@ -27,6 +27,7 @@ from harness._cluster.embedded import pki as _pki
 from harness._cluster.embedded import probes as _probes
 from harness._cluster.embedded import process as proc
 from harness._cluster.embedded.ports import free_ports, require_free
+from harness._cluster.lease import name_lock
 from harness._errors import ClusterSetupError, ConfigError
 from harness._kube import api_client, apply, apply_all, dynamic_client
 from harness._paths import state_root
@@ -42,6 +43,8 @@ COMPONENTS = (
     "argocd-repo-server",
     "argocd-application-controller",
 )
+#: How long a second `up` of the same name waits for the first to finish booting.
+BOOT_LOCK_TIMEOUT = 300.0
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 _PORT_NAMES = (
     "etcd",
@@ -96,6 +99,8 @@ class EmbeddedCluster:
         self.timings: dict[str, float] = {}
         self._popen: dict[str, subprocess.Popen[bytes]] = {}
         self.pki = _pki_paths(self.state_dir)
+        #: True once `up` finished: only then does the cluster count as running for others.
+        self.booted = False
 
     # -- paths -----------------------------------------------------------------------------------------
     @property
@@ -130,6 +135,8 @@ class EmbeddedCluster:
         c.records = records
         c.ports = {k: int(v) for k, v in dict(extra["ports"]).items()}  # type: ignore[call-overload]
         c.options = EmbeddedOptions(**extra.get("options", {}))  # type: ignore[arg-type]
+        # State written before the flag existed belongs to clusters that finished booting.
+        c.booted = bool(extra.get("booted", True))
         return c
 
     def running(self) -> dict[str, bool]:
@@ -140,6 +147,14 @@ class EmbeddedCluster:
         """Start every component in order; on any failure or interrupt, stop what was started."""
         self.options = options or self.options
         out = say or (lambda _m: None)
+        if self.options.api_port is not None:
+            require_free(self.options.api_port, "kube-apiserver")
+        # One boot per name at a time: a second `up` waits, then finds the cluster running.
+        with name_lock(self.name, timeout=BOOT_LOCK_TIMEOUT, what="booted", purpose="boot"):
+            self._up_locked(out)
+        return self
+
+    def _up_locked(self, out: Say) -> None:
         existing = EmbeddedCluster.attach(self.name) if (self.state_dir / "cluster.json").exists() else None
         if existing and any(existing.running().values()):
             raise ConfigError(
@@ -149,8 +164,6 @@ class EmbeddedCluster:
         if existing:
             out(f"removing stale state of cluster {self.name!r} at {self.state_dir}")
             existing.down()
-        if self.options.api_port is not None:
-            require_free(self.options.api_port, "kube-apiserver")
         self._check_runtime_deps()
         t0 = time.monotonic()
         try:
@@ -168,9 +181,9 @@ class EmbeddedCluster:
                 self.down()
             raise
         self.timings["total"] = time.monotonic() - t0
+        self.booted = True
         self._save()
         out(f"cluster {self.name!r} is up in {self.timings['total']:.1f}s")
-        return self
 
     def down(self) -> None:
         """Stop every process (reverse start order) and remove the state directory."""
@@ -545,6 +558,7 @@ class EmbeddedCluster:
             "options": self.options.__dict__,
             "timings": self.timings,
             "owner_pid": os.getpid(),
+            "booted": self.booted,
         }
         if self.state_dir.is_dir():
             proc.save_records(self.state_file, self.records, extra)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 from harness._build.binaries import ensure_build
 from harness._build.versions import normalise_version
 from harness._cluster.embedded.cluster import EmbeddedCluster, EmbeddedOptions
@@ -9,6 +11,7 @@ from harness._cluster.endpoint import LOOPBACK
 from harness._cluster.provider import ClusterHandle, Provider, configured_webhook_endpoint, say
 from harness._config import HarnessConfig
 from harness._errors import ConfigError
+from harness._paths import state_root
 
 
 class EmbeddedProvider(Provider):
@@ -18,7 +21,7 @@ class EmbeddedProvider(Provider):
     def acquire(self, cfg: HarnessConfig) -> ClusterHandle:
         existing = EmbeddedCluster.attach(cfg.cluster_name)
         owned = True
-        if existing and all(existing.running().values()):
+        if existing and existing.booted and all(existing.running().values()):
             _check_reusable(existing, cfg)
             say(f"argocd-chaos: reusing running embedded cluster {cfg.cluster_name!r}")
             self.cluster, owned = existing, False
@@ -66,6 +69,22 @@ class EmbeddedProvider(Provider):
             return
         self.cluster.down()
         self.cluster = None
+
+    def running(self, cfg: HarnessConfig) -> bool:
+        try:
+            cluster = EmbeddedCluster.attach(cfg.cluster_name)
+        except Exception:  # noqa: BLE001 - unreadable state: nothing that could be reused
+            return False
+        return cluster is not None and cluster.booted and all(cluster.running().values())
+
+    def reap(self, cfg: HarnessConfig) -> None:
+        try:
+            cluster = EmbeddedCluster.attach(cfg.cluster_name)
+        except Exception:  # noqa: BLE001 - an unreadable state file must not stop the clean-up
+            cluster = None
+        if cluster is not None:
+            cluster.down()
+        shutil.rmtree(state_root() / cfg.cluster_name, ignore_errors=True)
 
 
 def _check_reusable(existing: EmbeddedCluster, cfg: HarnessConfig) -> None:

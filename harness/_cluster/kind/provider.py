@@ -40,7 +40,7 @@ from harness._cluster.kind.hook_commands import HOOK_IMAGE
 from harness._cluster.provider import ClusterHandle, Provider, configured_webhook_endpoint, say
 from harness._cluster.real_repos import RealClusterRepos
 from harness._config import HarnessConfig
-from harness._errors import ClusterSetupError, ConfigError
+from harness._errors import ClusterSetupError, ConfigError, HarnessError
 from harness._paths import PROJECT_ROOT, state_root
 
 KIND_VERSION: Final = "v0.33.0"
@@ -335,6 +335,18 @@ class KindProvider(RealClusterRepos, Provider):
             return None
         say(f"argocd-chaos: kind logs exported to {dest}")
         return dest
+
+    def running(self, cfg: HarnessConfig) -> bool:
+        try:
+            return cfg.cluster_name in kind_clusters(find_kind(cfg.kind_path))
+        except HarnessError:
+            return False
+
+    def reap(self, cfg: HarnessConfig) -> None:
+        name = validate_name(cfg.cluster_name)
+        kind = find_kind(cfg.kind_path)
+        subprocess.run([kind, "delete", "cluster", "--name", name], capture_output=True, check=False)
+        shutil.rmtree(self.state_dir(name), ignore_errors=True)
 
     def release(self, handle: ClusterHandle, *, keep: bool) -> None:
         if self.cluster is None:
