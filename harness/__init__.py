@@ -32,6 +32,7 @@ from harness._scenario.app import AppUnderTest as AppUnderTest
 from harness._scenario.app import SyncRequest as SyncRequest
 from harness._scenario.fixtures import FixtureApp as FixtureApp
 from harness._scenario.fixtures import OutcomeAnnotations as OutcomeAnnotations
+from harness._scenario.settings import ArgoCDSettings as ArgoCDSettings
 from harness._scenario.timeline import Timeline as Timeline
 from harness._wait import ConsistencyError as ConsistencyError
 from harness._wait import Expectation as Expectation

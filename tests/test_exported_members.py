@@ -10,6 +10,7 @@ EXPECTED = {
     "OutcomeSwitch",
     "Timeline",
     "AppResource",
+    "ArgoCDSettings",
     "AppSpec",
     "LiveObject",
     "LiveState",

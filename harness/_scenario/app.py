@@ -185,6 +185,10 @@ class AppUnderTest:
             self.last_sync = SyncRequest(rev, request_id)
             return self.last_sync
 
+    def refresh(self, *, hard: bool = False) -> None:
+        """Ask the controller to compare the app again now (hard: also regenerate its manifests)."""
+        self.argocd.refresh(self.name, hard=hard)
+
     def terminate(self) -> None:
         """End the running operation, as `argocd app terminate-op` does."""
         with allure.step("terminate the running operation"):
