@@ -216,6 +216,11 @@ class AppUnderTest:
             st = dataclasses.replace(st, operation=self._numbered(st.operation))
         return st
 
+    def status_or_none(self) -> AppStatus | None:
+        """The status, or None once the Application is gone."""
+        app = self.argocd.get_or_none(self.name)
+        return AppStatus.from_app(app) if app is not None else None
+
     def live(self) -> LiveState:
         """Every object of the app now.
 
