@@ -7,6 +7,7 @@ import pytest
 
 from harness import (
     AppUnderTest,
+    DriftInjector,
     Expectation,
     ExpectationTimeout,
     FixtureApp,
@@ -201,3 +202,27 @@ def test_wait_gone_names_what_blocks_the_deletion(app_under_test: AppUnderTest) 
     text = str(err.value)
     assert "pre-delete-finalizer.argocd.argoproj.io" in text
     assert "Job/pre-delete (PreDelete)" in text
+
+
+def test_skip_hook_configmap_edited_by_hand_keeps_the_edit(
+    app_under_test: AppUnderTest, drift: DriftInjector
+) -> None:
+    """Failing input: `hook: Skip` on a ConfigMap whose data was then edited by hand."""
+    app = app_under_test
+    app.commit_revision(1, payload())
+    app.create()
+    app.sync()
+    app.wait_operation("Succeeded")
+    app.commit_revision(2, payload().with_hook("ConfigMap", "app-config", "Skip"))
+    app.sync()
+    app.wait_operation("Succeeded")
+
+    drift.set_data("app-config", revision="edited-by-hand")
+    app.sync()
+    op = app.wait_operation("Succeeded")
+
+    cm = app.live().get("ConfigMap", "app-config")
+    assert cm is not None
+    assert cm.data["revision"] == "edited-by-hand"
+    assert cm.revision == "1"  # a Skip hook is never applied: revision 2's copy never reached the cluster
+    assert "app-config" not in [r.name for r in op.resources]
