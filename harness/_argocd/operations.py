@@ -43,6 +43,8 @@ class OperationRecord:
     phase: str = ""
     app: dict[str, Any] | None = None
     max_retry_count: int = 0
+    #: resourceVersion of the first Application version that belongs to it.
+    first_resource_version: str = ""
 
     @property
     def done(self) -> bool:
@@ -91,7 +93,12 @@ class OperationLog:
             elif cur.done and phase not in DONE_PHASES:
                 new = True  # the same second, but Running again after an ended operation
         if new:
-            cur = OperationRecord(len(self.records) + 1, req_id or state_id, now)
+            cur = OperationRecord(
+                len(self.records) + 1,
+                req_id or state_id,
+                now,
+                first_resource_version=self.last_resource_version,
+            )
             self.records.append(cur)
         if cur is None:
             return
@@ -104,6 +111,15 @@ class OperationLog:
 
     def latest(self) -> OperationRecord | None:
         return self.records[-1] if self.records else None
+
+    def at_version(self, resource_version: str) -> OperationRecord | None:
+        """The operation current at that Application version (the last one begun by then)."""
+        found = None
+        for r in self.records:
+            if r.first_resource_version and not _older_or_same(r.first_resource_version, resource_version):
+                break
+            found = r
+        return found
 
     def by_request(self, request_id: str) -> OperationRecord | None:
         return next((r for r in self.records if r.request_id == request_id), None)
@@ -181,7 +197,7 @@ class OperationWatch:
                     PLURAL,
                     field_selector=f"metadata.name={self.name}",
                     resource_version=self.log.last_resource_version or None,
-                    timeout_seconds=60,
+                    timeout_seconds=10,  # bounds how long a stopped watch lingers
                 ):
                     if self._stop.is_set():
                         return

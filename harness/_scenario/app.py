@@ -211,9 +211,11 @@ class AppUnderTest:
 
     def status(self) -> AppStatus:
         """The Application's status now; its operation numbered (`seq`) when the watch has seen it."""
-        st = AppStatus.from_app(self.app())
+        app = self.app()
+        st = AppStatus.from_app(app)
         if st.operation is not None and self._watch is not None:
-            st = dataclasses.replace(st, operation=self._numbered(st.operation))
+            rv = str(app.get("metadata", {}).get("resourceVersion", ""))
+            st = dataclasses.replace(st, operation=self._numbered(st.operation, rv))
         return st
 
     def status_or_none(self) -> AppStatus | None:
@@ -262,13 +264,13 @@ class AppUnderTest:
             self._watch.start()
         return self._watch
 
-    def _numbered(self, op: OperationState) -> OperationState:
+    def _numbered(self, op: OperationState, resource_version: str) -> OperationState:
         watch = self._operations()
         with watch.lock:
-            for rec in reversed(watch.log.records):
-                if rec.started_at == op.started_at and rec.request_id == op.request_id:
-                    return dataclasses.replace(op, seq=rec.seq)
-        return op
+            rec = watch.log.at_version(resource_version)
+        if rec is not None and rec.started_at == op.started_at and rec.request_id == op.request_id:
+            return dataclasses.replace(op, seq=rec.seq)
+        return op  # the watch has not reached this version yet: unnumbered rather than wrong
 
     def _target(self, after: After) -> tuple[str, Callable[[OperationLog], OperationRecord | None]]:
         """What a wait refers to, in words, and how to find it in the log."""

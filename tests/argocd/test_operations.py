@@ -154,3 +154,19 @@ def test_an_app_with_no_operation_has_an_empty_log() -> None:
     log.observe(App().version())
     assert log.latest() is None
     assert log.after(0) is None
+
+
+def test_the_operation_current_at_a_version() -> None:
+    app, log = App(), OperationLog()
+    for v in (app.request(operation("a")), app.running(), app.end("Succeeded")):
+        log.observe(v)
+    at_first_end = str(app.rv)
+    for v in (app.request(operation("b")), app.running()):
+        log.observe(v)
+    first = log.at_version(at_first_end)
+    assert first is not None
+    assert first.request_id == "a"
+    latest = log.at_version(str(app.rv))
+    assert latest is not None
+    assert latest.request_id == "b"
+    assert log.at_version("1") is None
