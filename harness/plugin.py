@@ -400,7 +400,7 @@ def argocd_settings(
             'mark the test @pytest.mark.exclusive("changes argocd-cm")'
         )
     api = chaos_cluster.api_client()
-    settings = settings_for(chaos_cluster, api, chaos_config.timeouts)
+    settings = settings_for(chaos_cluster, api)
     try:
         yield settings
     finally:

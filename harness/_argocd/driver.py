@@ -46,6 +46,8 @@ class AppSpec:
     retry: dict[str, Any] | None = None
     ignore_differences: list[dict[str, Any]] = field(default_factory=list)
     cascade_delete: bool = True
+    #: Render manifests of subfolders too (`source.directory.recurse`; off in Argo CD by default).
+    recurse: bool = False
 
     def to_manifest(self) -> dict[str, Any]:
         policy: dict[str, Any] = {}
@@ -57,7 +59,12 @@ class AppSpec:
             policy["retry"] = copy.deepcopy(self.retry)
         spec: dict[str, Any] = {
             "project": self.project,
-            "source": {"repoURL": self.repo_url, "path": self.path, "targetRevision": self.revision},
+            "source": {
+                "repoURL": self.repo_url,
+                "path": self.path,
+                "targetRevision": self.revision,
+                **({"directory": {"recurse": True}} if self.recurse else {}),
+            },
             "destination": {"server": "https://kubernetes.default.svc", "namespace": self.dest_namespace},
         }
         if policy:
@@ -257,28 +264,29 @@ class ArgoCD:
         resourceVersion read, and refuses while another operation is still running. `request`:
         the keyword arguments of :func:`sync_operation` except `request_id`.
         """
-        app = self.get(name)
-        if app.get("operation"):
-            raise OperationInProgress(
-                f"application {name} already has an operation in progress: {app['operation']}; wait for it "
-                "to end or terminate it first"
-            )
         request_id = uuid.uuid4().hex
-        op = sync_operation(app, request_id=request_id, **request)
-        rv = app["metadata"]["resourceVersion"]
-        try:
-            self.patch(
-                name,
-                {"metadata": {"resourceVersion": rv}, "operation": op, "status": {"operationState": None}},
-            )
-        except ApiException as exc:
-            if exc.status == 409:
+        for _ in range(10):
+            app = self.get(name)
+            if app.get("operation"):
                 raise OperationInProgress(
-                    f"application {name} changed while the sync was requested (a concurrent operation?); "
-                    "read it again and retry"
-                ) from exc
-            raise
-        return request_id
+                    f"application {name} already has an operation in progress: {app['operation']}; wait for "
+                    "it to end or terminate it first"
+                )
+            op = sync_operation(app, request_id=request_id, **request)
+            body = {
+                "metadata": {"resourceVersion": app["metadata"]["resourceVersion"]},
+                "operation": op,
+                "status": {"operationState": None},
+            }
+            try:
+                self.patch(name, body)
+                return request_id
+            except ApiException as exc:
+                # The controller writes the status all the time: read again and retry, as
+                # SetAppOperation does on a conflict.
+                if exc.status != 409:
+                    raise
+        raise HarnessError(f"unable to request a sync of {name}: too many update conflicts")
 
     def terminate(self, name: str) -> None:
         """End the running operation as `argocd app terminate-op` does: phase Terminating.

@@ -219,6 +219,8 @@ class AppStatus:
 REVISION_ANNOTATION = "argocd-chaos.io/fixture-revision"
 
 
+#: kubectl's client-side-apply record: the applied manifest, a Secret's values included.
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 #: Annotation that makes an object a hook, and its value (the hook types).
 HOOK_ANNOTATION = "argocd.argoproj.io/hook"
 
@@ -268,8 +270,10 @@ class LiveObject:
             data = dict(obj.get("data") or {})
             keys = tuple(sorted([*data, *(obj.get("binaryData") or {})]))
         elif kind == "Secret":
-            # Names of keys only: a value must never reach a report.
+            # Names of keys only: a value must never reach a report. A client-side apply (Argo CD's
+            # default) copies the whole manifest, values included, into this annotation.
             keys = tuple(sorted([*(obj.get("data") or {}), *(obj.get("stringData") or {})]))
+            ann.pop(LAST_APPLIED, None)
         return cls(
             kind=kind,
             name=str(meta.get("name", "")),

@@ -86,11 +86,13 @@ class AppUnderTest:
         self._discovery = _evidence.Discovery(api)
         #: Every object any committed revision held, by (kind, namespace, name): what live() reads.
         self._manifests: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self._folders: set[str] = set()
 
     # -- given -----------------------------------------------------------------------------------------
     def commit(self, app: FixtureApp, message: str) -> str:
         """Commit a fixture revision; on a real cluster its hooks become real commands and it is pushed."""
         with allure.step(f"commit {message!r}"):
+            self._folders.update(app.folders)
             for d in app.docs:
                 meta = d.get("metadata") or {}
                 key = (
@@ -126,7 +128,13 @@ class AppUnderTest:
         return sha
 
     def create(self, **options: Any) -> dict[str, Any]:
-        """Create the destination namespace and the Application (no sync policy unless asked)."""
+        """Create the destination namespace and the Application (no sync policy unless asked).
+
+        `options` are `AppSpec` fields. When a committed fixture has subfolders, `recurse` defaults
+        to True (Argo CD reads only the top folder of a directory source otherwise).
+        """
+        if any(self._folders) and "recurse" not in options:
+            options["recurse"] = True
         with allure.step(f"create Application {self.name} {options or ''}"):
             self.ensure_namespace()
             spec = AppSpec(

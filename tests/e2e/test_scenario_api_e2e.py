@@ -190,7 +190,8 @@ def test_non_cascading_delete_of_an_app_with_a_postdelete_hook(app_under_test: A
 
 def test_wait_gone_names_what_blocks_the_deletion(app_under_test: AppUnderTest) -> None:
     app = app_under_test
-    app.commit_revision(1, FixtureApp.load("predelete-hook").with_hook_outcome("pre-delete", "fail"))
+    # A PreDelete hook that runs until deleted holds the deletion for as long as it runs.
+    app.commit_revision(1, FixtureApp.load("predelete-hook").with_hook_outcome("pre-delete", "hang"))
     app.create()
     app.sync()
     app.wait_operation("Succeeded")
@@ -200,8 +201,9 @@ def test_wait_gone_names_what_blocks_the_deletion(app_under_test: AppUnderTest) 
     with pytest.raises(ExpectationTimeout, match="finalizers left") as err:
         app.wait_gone(timeout=30)
     text = str(err.value)
+    assert "deleting" in text
     assert "pre-delete-finalizer.argocd.argoproj.io" in text
-    assert "Job/pre-delete (PreDelete)" in text
+    assert "Job/pre-delete (PreDelete) active=1" in text
 
 
 def test_skip_hook_configmap_edited_by_hand_keeps_the_edit(
