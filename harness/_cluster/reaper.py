@@ -24,7 +24,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import traceback
 from pathlib import Path
 from types import FrameType
@@ -34,6 +33,7 @@ from harness._cluster import lease as leases
 from harness._cluster.registry import provider_for
 from harness._config import HarnessConfig
 from harness._errors import HarnessError
+from harness._wait import Expectation, ExpectationTimeout, Outcome, expect
 
 #: How long the owner waits for a "release now" to finish; an embedded cluster goes down in ~2 s.
 RELEASE_TIMEOUT = 120.0
@@ -47,6 +47,8 @@ class _ReapNow(Exception):
     pass
 
 
+#: A bound no test session reaches: the reaper waits for its owner however long the owner runs.
+_OWNER_LIFETIME = 30 * 24 * 3600.0
 #: How long starting a reaper may take (a Python start-up that imports the harness).
 START_TIMEOUT = 60.0
 
@@ -100,15 +102,21 @@ def release(reaper_pid: int, *, keep: bool, timeout: float = RELEASE_TIMEOUT) ->
         os.kill(reaper_pid, signal.SIGTERM if keep else signal.SIGUSR1)
     except ProcessLookupError:
         return True
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def exited() -> Outcome:
         for p in _started:
             if p.pid == reaper_pid:
-                p.poll()
-        if not leases.alive(reaper_pid):
-            return True
-        time.sleep(0.05)  # polling a child's exit; it usually takes one or two seconds
-    return False
+                p.poll()  # collect our own child, or it stays a zombie that still looks alive
+        gone = not leases.alive(reaper_pid)
+        return Outcome.simple(gone, "exited" if gone else f"reaper pid {reaper_pid} still running")
+
+    try:
+        expect(
+            Expectation(f"the reaper of pid {reaper_pid} exited", exited), timeout=timeout, max_interval=0.1
+        )
+    except ExpectationTimeout:
+        return False
+    return True
 
 
 def reap(name: str) -> None:
@@ -158,9 +166,11 @@ def _wait_for_owner(owner_pid: int) -> None:
         fd = os.pidfd_open(owner_pid)
     except ProcessLookupError:
         return
-    except OSError:  # no pidfd (old kernel): poll the pid instead
-        while leases.alive(owner_pid):
-            time.sleep(0.5)
+    except OSError:  # no pidfd (old kernel): poll the pid instead, for as long as the owner lives
+        owner_gone = Expectation(
+            f"owner pid {owner_pid} ended", lambda: Outcome.simple(not leases.alive(owner_pid), "running")
+        )
+        expect(owner_gone, timeout=_OWNER_LIFETIME)
         return
     try:
         while True:

@@ -15,8 +15,8 @@ through the provider. `release` is called once by the session's owner at its end
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from harness._cluster.provider import ClusterHandle, Provider, say
 from harness._cluster.registry import provider_for
 from harness._config import HarnessConfig
 from harness._errors import ConfigError, HarnessError
+from harness._wait import Expectation, ExpectationTimeout, Outcome, expect
 
 #: How long a second process waits for the name while another boots it (a warm boot takes ~15 s;
 #: a cold build happens before the lock is taken).
@@ -161,9 +162,13 @@ def release(cfg: HarnessConfig, session: SessionIdentity, acquired: Acquired | N
 
 def _finish_dead_session(name: str, info: leases.LeaseInfo) -> None:
     """A lease whose owner is gone: let its reaper finish, or reap in its place."""
-    deadline = time.monotonic() + reaper.RELEASE_TIMEOUT
-    while leases.alive(info.reaper_pid) and time.monotonic() < deadline:
-        time.sleep(0.1)  # the dead session's reaper is tearing its cluster down right now
+    # The dead session's reaper may be tearing its cluster down right now: let it finish.
+    reaper_done = Expectation(
+        f"the reaper of a dead session (pid {info.reaper_pid}) finished",
+        lambda: Outcome.simple(not leases.alive(info.reaper_pid), "still running"),
+    )
+    with contextlib.suppress(ExpectationTimeout):
+        expect(reaper_done, timeout=reaper.RELEASE_TIMEOUT)
     if leases.read(name) is not None:
         say(f"argocd-chaos: cleaning up cluster {name!r} left by a session that ended without it")
         reaper.reap(name)

@@ -189,9 +189,8 @@ def test_two_cluster_up_of_one_name_at_once_boot_it_once(tmp_path: Path) -> None
         for _ in range(2)
     ]
     try:
-        results = [
-            (p.wait(timeout=300), p.stdout.read().decode(errors="replace") if p.stdout else "") for p in ups
-        ]
+        outputs = [p.communicate(timeout=300)[0].decode(errors="replace") for p in ups]
+        results = [(p.returncode, out) for p, out in zip(ups, outputs, strict=True)]
         codes = sorted(code for code, _ in results)
         assert codes[0] == 0, results
         assert codes[1] != 0, results
