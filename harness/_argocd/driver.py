@@ -337,17 +337,11 @@ class ArgoCD:
                 return
             meta = app["metadata"]
             finalizers = list(meta.get("finalizers") or [])
-            if cascade == "orphan":
-                wanted = [f for f in finalizers if f not in PROPAGATION_FINALIZERS]
-            else:
-                fin = CASCADE_FINALIZERS[cascade]
-                wanted = (
-                    finalizers if fin in finalizers or meta.get("deletionTimestamp") else [*finalizers, fin]
-                )
+            wanted = cascade_finalizers(finalizers, cascade, deleting=bool(meta.get("deletionTimestamp")))
             if wanted != finalizers:
-                self.patch(
-                    name, {"metadata": {"finalizers": wanted, "resourceVersion": meta["resourceVersion"]}}
-                )
+                # Without a resourceVersion, as argocd-server patches them: the controller writes the
+                # status all the time, and the finalizers were computed from what was just read.
+                self.patch(name, {"metadata": {"finalizers": wanted}})
         try:
             self.co.delete_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name, propagation_policy="Background"

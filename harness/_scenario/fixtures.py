@@ -8,6 +8,7 @@ typed edits that fail loudly when they do not find what they were meant to chang
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,8 +241,28 @@ class FixtureApp:
             ident = _ident(d).rstrip("-")
             folder = self.folders[i] if i < len(self.folders) else ""
             prefix = f"{folder}/" if folder else ""
-            out[f"{prefix}{i:02d}-{d['kind'].lower()}-{ident}.yaml"] = yaml.safe_dump(d, sort_keys=False)
+            out[f"{prefix}{i:02d}-{d['kind'].lower()}-{ident}.yaml"] = yaml.dump(
+                d, Dumper=_QuotingDumper, sort_keys=False
+            )
         return out
+
+
+#: A string Go's YAML reader takes for a number although PyYAML writes it bare: "975e77" (YAML 1.2
+#: reads it as 9.75e79; PyYAML's YAML 1.1 float needs a dot), "0x1f", "1_000".
+_NUMBER_LIKE = re.compile(r"[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?|0x[0-9a-fA-F]+|0o[0-7]+")
+
+
+class _QuotingDumper(yaml.SafeDumper):
+    """Writes number-like strings quoted, so the repo-server reads them back as strings."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    if _NUMBER_LIKE.fullmatch(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    return dumper.represent_str(value)
+
+
+_QuotingDumper.add_representer(str, _represent_str)
 
 
 def _ident(doc: Obj) -> str:

@@ -344,3 +344,16 @@ def test_outcomes_on_a_bare_pod_and_hang() -> None:
         app.with_hook_outcome("app-config", "succeed", kind="ConfigMap")
     with pytest.raises(ConfigError, match="hang"):
         app.with_hook_outcome("hook", "hang", duration="1s")
+
+
+def test_number_like_strings_are_written_quoted_for_go_yaml() -> None:
+    """A test id such as "975e77" is a float to Go's YAML reader (seen: the repo-server's apply
+    failed with "cannot unmarshal number into ... labels of type string")."""
+    app = FixtureApp.load("single-hook").with_labels(
+        "ConfigMap", "app-config", id="975e77", hex="0x1f", word="abc"
+    )
+    text = next(v for k, v in app.files().items() if "configmap" in k)
+    assert 'id: "975e77"' in text
+    assert 'hex: "0x1f"' in text
+    assert "word: abc" in text
+    assert yaml.safe_load(text)["metadata"]["labels"]["id"] == "975e77"
