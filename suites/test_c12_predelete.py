@@ -78,9 +78,10 @@ def test_predelete_hook_runs_before_the_resources_are_deleted(
 def test_failing_predelete_hook_blocks_deletion_until_fixed_in_git(
     app_under_test: AppUnderTest, claim: ClaimContext
 ) -> None:
-    """Seen here: the deletion was not blocked. A failed hook is deleted for a retry, and a pass that
-    finds its re-creation AlreadyExists but not yet in the controller's cache counts the phase as
-    done (the race reported as argoproj/argo-cd#29100), so the deletion goes on."""
+    """Seen on v3.6.1 here: the deletion was not blocked; within a second the DeletionError was about
+    deleting the app's ConfigMap, never about the hook. That fits the race reported as
+    argoproj/argo-cd#29100 (a pass that finds the hook AlreadyExists but not yet in the controller's
+    cache counts the phase as done); which path the controller took was not traced."""
     app = app_under_test
     failing = FixtureApp.load("predelete-hook").with_hook_outcome("pre-delete", "fail")
     deployed_with_predelete(app, failing)
