@@ -28,6 +28,7 @@ ARGOCD_FLAG := $(if $(ARGOCD_VERSION),--argocd-version $(ARGOCD_VERSION),)
 help:
 	@echo "make chaos   run the claim suites on the default cluster and write the report to $(REPORTS)/"
 	@echo "make test    the project's own tests: lint, types, unit tests, the embedded-cluster e2e tests"
+	@echo "make bench-boot  five warm boots of the embedded cluster: median and per-step seconds"
 	@echo "options: CLUSTER=embedded|kind|existing ARGOCD_VERSION=v3.6.1 KEEP_CLUSTER=never|on-failure|always JOBS=4"
 
 $(BIN)/argocd-chaos: pyproject.toml
@@ -57,7 +58,8 @@ deps:
 # Only the project's own tests use these: busybox runs the translated kind hook commands for real, and
 # Debian's Docker engine (docker.io) runs them, and a containerised API server, in real containers.
 # tests/docker/ starts dockerd for its session and stops it after; nothing here starts a daemon.
-TEST_PACKAGES := busybox:busybox-static dockerd:docker.io
+# Debian's Chromium renders the claims page in tests/report/test_claims_page_browser.py.
+TEST_PACKAGES := busybox:busybox-static dockerd:docker.io chromium:chromium
 .PHONY: test-deps
 test-deps:
 	@missing=""; for pair in $(TEST_PACKAGES); do \
@@ -86,7 +88,7 @@ lint-workflows:
 
 .PHONY: lint
 lint: venv lint-workflows
-	$(BIN)/ruff check harness tests suites
+	$(BIN)/ruff check harness tests suites tools
 	$(BIN)/mypy
 
 .PHONY: unit
@@ -97,6 +99,13 @@ unit: venv
 test: venv deps test-deps lint build
 	$(BIN)/pytest tests suites --cluster embedded $(ARGOCD_FLAG) $(XDIST_TEST) $(PYTEST_ARGS)
 
+# Warm boots of the embedded cluster: per-run wall time, per-step figures, median/min/max.
+BOOT_RUNS ?= 5
+BOOT_CLUSTER ?= bench-boot
+.PHONY: bench-boot
+bench-boot: venv deps build
+	$(BIN)/python tools/bench_boot.py --runs $(BOOT_RUNS) --name $(BOOT_CLUSTER) $(ARGOCD_FLAG)
+
 .PHONY: chaos
 chaos: venv deps allure-cli $(if $(filter embedded,$(CLUSTER)),build,)
 	mkdir -p $(REPORTS)
@@ -105,8 +114,10 @@ chaos: venv deps allure-cli $(if $(filter embedded,$(CLUSTER)),build,)
 	  --reports-dir $(REPORTS) --alluredir $(REPORTS)/allure-results --clean-alluredir \
 	  --junitxml $(REPORTS)/junit.xml $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/argocd-chaos claims --reports $(REPORTS) || true; \
+	test -f $(REPORTS)/claims.html && echo "claims page: $(REPORTS)/claims.html (open it in a browser)"; \
 	if [ -x $(ALLURE) ]; then \
-	  $(ALLURE) generate $(REPORTS)/allure-results -o $(REPORTS)/allure-report >/dev/null \
+	  $(ALLURE) generate $(REPORTS)/allure-results -o $(REPORTS)/allure-report \
+	    $$(test -f $(REPORTS)/allure-results/allurerc.json && echo -c $(REPORTS)/allure-results/allurerc.json) >/dev/null \
 	  && echo "HTML report: $(REPORTS)/allure-report/index.html"; \
 	else echo "Allure results in $(REPORTS)/allure-results (no Node.js/npm here, so no HTML report)"; fi; \
 	exit $${status:-0}

@@ -68,6 +68,20 @@ def _parser() -> argparse.ArgumentParser:
         "verdicts, every check that differs, and measured figures side by side",
     )
     cl.add_argument(
+        "--html",
+        action="store_true",
+        help="write the claims page, DIR/claims.html (verdicts, checks, evidence, charts, and the "
+        "release grid when DIR has a matrix.json), and print its path",
+    )
+    cl.add_argument(
+        "--diff",
+        nargs=2,
+        default=None,
+        metavar=("FROM", "TO"),
+        help="with --html: the upgrade to open on the page, two releases of matrix.json "
+        "(default: the last two)",
+    )
+    cl.add_argument(
         "--fail-on-change",
         action="store_true",
         help="with --compare: exit 1 when a verdict or a check differs (an upgrade gate for CI)",
@@ -98,6 +112,21 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "claims":
         from harness._report.ledger import format_ledger_table, load_ledger
 
+        if args.diff is not None and not args.html:
+            raise ConfigError("--diff FROM TO chooses the upgrade shown on the page: give it with --html")
+        if args.html:
+            if args.compare is not None or args.fail_on_change:
+                raise ConfigError("--html writes the page of one reports directory; run --compare separately")
+            from harness._report.html import write_claims_page
+
+            reports = Path(args.reports)
+            if not (reports / "claims.json").is_file() and not (reports / "matrix.json").is_file():
+                raise ConfigError(
+                    f"no ledger at {reports / 'claims.json'} and no matrix.json beside it; "
+                    "run `make chaos` first (or pass --reports DIR)"
+                )
+            print(write_claims_page(reports, diff_pair=tuple(args.diff) if args.diff else None))
+            return 0
         path = Path(args.reports) / "claims.json"
         if not path.is_file():
             raise ConfigError(f"no ledger at {path}; run `make chaos` first (or pass --reports DIR)")

@@ -32,10 +32,14 @@ from harness._report.claims_plugin import (
     ClaimContext,
     claim_ids,
     environment_key,
+    finish_allure,
     ledger_key,
     record_outcome,
+    report_to_allure,
+    start_allure,
     write_environment,
 )
+from harness._report.html import write_claims_page
 from harness._report.ledger import Ledger
 from harness._scenario import diagnostics as _diagnostics
 from harness._scenario import schedule
@@ -188,6 +192,7 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     config.stash[config_key] = cfg
     config.stash[ledger_key] = Ledger()
+    start_allure(config, cfg.reports_dir)
     config.stash[environment_key] = {"harness": __version__, "provider": cfg.provider}
     if not _is_worker(config):
         config.pluginmanager.register(_RunFigures(config), "argocd-chaos-run-figures")
@@ -235,6 +240,7 @@ def pytest_runtest_makereport(
     rep: pytest.TestReport = yield
     item.stash.setdefault(phase_report_key, {})[rep.when] = rep
     record_outcome(item, rep)
+    report_to_allure(item, rep)
     return rep
 
 
@@ -277,10 +283,10 @@ class _RunFigures:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Release the session's cluster (xdist controller), write the ledger and the Allure environment.
+    """Release the session's cluster (xdist controller), write the ledger, the claims page, the Allure extras.
 
-    The ledger is written only when a claim test observed something: a run that ran no scenario (a
-    setup error, everything deselected) leaves the previous ledger as it was.
+    The ledger (and the page made from it) is written only when a claim test observed something: a
+    run that ran no scenario (a setup error, everything deselected) leaves the previous ones as they were.
     """
     config = session.config
     if config_key not in config.stash:
@@ -298,18 +304,32 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         failed = session.testsfailed > 0 or bool(session.shouldstop)
         _session.release(cfg, config.stash[session_key], None, keep=_keep(cfg, failed=failed))
     tr = config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str, **markup: bool) -> None:
+        if tr is not None:
+            tr.write_line(line, **markup)
+
+    md_path: Path | None = None
+    page: Path | None = None
     if not config.option.collectonly and ledger.observed_anything():
         json_path, md_path = ledger.write(cfg.reports_dir, env.get("argocd", "unknown"))
-        if tr is not None:
-            tr.write_line(f"argocd-chaos: claims ledger written to {json_path} and {md_path}")
-    elif tr is not None and any(claim_ids(i) for i in session.items):
-        tr.write_line(f"argocd-chaos: no claim test ran; the ledger in {cfg.reports_dir} is left as it was")
+        say(f"argocd-chaos: claims ledger written to {json_path} and {md_path}")
+        try:
+            page = write_claims_page(cfg.reports_dir)
+        except (HarnessError, OSError) as exc:
+            # The ledger is written; a page that cannot be made must not hide it, but must be seen.
+            say(f"argocd-chaos: warning: the claims page was not written: {exc}", yellow=True)
+        else:
+            say(f"argocd-chaos: claims page written to {page} (open it in a browser)")
+    elif any(claim_ids(i) for i in session.items):
+        say(f"argocd-chaos: no claim test ran; the ledger in {cfg.reports_dir} is left as it was")
     figures = config.pluginmanager.get_plugin("argocd-chaos-run-figures")
     if isinstance(figures, _RunFigures) and not config.option.collectonly:
         schedule.save(figures.durations)
     alluredir = config.getoption("allure_report_dir", None)
     if alluredir:
         write_environment(Path(alluredir), env)
+    finish_allure(config, md_path, page)
 
 
 def _keep(cfg: HarnessConfig, *, failed: bool) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from harness import AppUnderTest, Expectation, FixtureApp, Outcome
+from harness import AppStatus, AppUnderTest, Expectation, FixtureApp, Outcome, expect
 from harness._scenario.timeline import Timeline
 
 
@@ -20,6 +20,30 @@ def deploy_revision_1(app: AppUnderTest, fixture: FixtureApp) -> None:
 def revisions(app: AppUnderTest) -> dict[str, str]:
     """`kind/name -> fixture revision` of the app's own objects (hooks and pods left out)."""
     return {k: v for k, v in app.live().revisions().items() if v and not k.startswith("Pod/")}
+
+
+#: Set to ask the controller for a comparison; the controller removes it once it has refreshed the app
+#: (`pkg/apis/application/v1alpha1/application_annotations.go`, AnnotationKeyRefresh).
+REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+
+
+def settled_status(app: AppUnderTest) -> AppStatus:
+    """The app's status from a comparison made after the last operation ended.
+
+    The operation's end and the app's sync status are written by different steps of the controller;
+    under load the first read after an operation can still carry the comparison from before it.
+    Asking for a refresh and waiting until the controller has done it gives a status that belongs to
+    the state the operation left.
+    """
+    app.argocd.refresh(app.name)
+
+    def refreshed() -> Outcome:
+        annotations = (app.argocd.get(app.name).get("metadata") or {}).get("annotations") or {}
+        pending = REFRESH_ANNOTATION in annotations
+        return Outcome.simple(not pending, "refresh still pending" if pending else "refreshed")
+
+    expect(Expectation(f"the controller refreshed {app.name}", refreshed), timeout=app.timeouts.assert_)
+    return app.status()
 
 
 def nothing_new_happens(app: AppUnderTest, timeline: Timeline, *, refresh_every: float = 10.0) -> Expectation:

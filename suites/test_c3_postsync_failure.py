@@ -6,7 +6,7 @@ import pytest
 
 from harness import AppUnderTest, FixtureApp
 from harness._report.claims_plugin import ClaimContext
-from suites.conftest import deploy_revision_1, revisions
+from suites.conftest import deploy_revision_1, revisions, settled_status
 
 
 @pytest.mark.claim("C3")
@@ -20,7 +20,7 @@ def test_failing_postsync_hook_leaves_revision_2_live_and_healthy(
     rev2 = app.commit_revision(2, fixture.copy().with_hook_outcome("smoke-test", "fail"))
     app.sync()
     op = app.wait_operation("Failed")
-    status = app.status()
+    status = settled_status(app)
 
     live = revisions(app)
     history = [(h.get("id"), h.get("revision")) for h in status.history]

@@ -111,6 +111,55 @@ def test_claims_without_a_ledger(
     assert f"no ledger at {tmp_path / 'elsewhere' / 'claims.json'}" in capsys.readouterr().err
 
 
+def test_claims_html_writes_the_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = Path(__file__).parent / "report" / "data" / "claims-page"
+    for name in ("claims.json", "matrix.json"):
+        (tmp_path / name).write_text((data / name).read_text())
+    releases = json.loads((data / "matrix.json").read_text())["releases"]
+
+    assert main(["claims", "--html", "--reports", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'claims.html'}\n"
+    assert (
+        f'data-from="{releases[-2]}" data-to="{releases[-1]}" open' in (tmp_path / "claims.html").read_text()
+    )
+
+    assert main(["claims", "--html", "--reports", str(tmp_path), "--diff", releases[0], releases[-1]]) == 0
+    assert (
+        f'data-from="{releases[0]}" data-to="{releases[-1]}" open' in (tmp_path / "claims.html").read_text()
+    )
+
+    assert main(["claims", "--html", "--reports", str(tmp_path), "--diff", releases[0], "v9.9.9"]) == 1
+    assert "release v9.9.9 is not in the release matrix" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--html"],
+            "no ledger at reports/claims.json and no matrix.json beside it; "
+            "run `make chaos` first (or pass --reports DIR)",
+        ),
+        (["--diff", "v1", "v2"], "--diff FROM TO chooses the upgrade shown on the page: give it with --html"),
+        (
+            ["--html", "--compare", "old"],
+            "--html writes the page of one reports directory; run --compare separately",
+        ),
+    ],
+)
+def test_claims_html_bad_input(
+    args: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["claims", *args]) == 2
+    assert capsys.readouterr().err == f"argocd-chaos: error: {message}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_up_without_go(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], chaos_dirs: object
 ) -> None:

@@ -23,7 +23,13 @@ WORKFLOW = ROOT / ".github" / "workflows" / "nightly.yml"
 
 KIND_VERSIONS = ["v3.6.1", "v3.5.7"]
 KIND_BINARY_VERSION = KIND_VERSION  # the workflow builds the kind the provider pins
-REPORT_PATHS = {"reports/allure-results", "reports/junit.xml", "reports/claims.json", "reports/claims.md"}
+REPORT_PATHS = {
+    "reports/allure-results",
+    "reports/junit.xml",
+    "reports/claims.json",
+    "reports/claims.md",
+    "reports/claims.html",
+}
 # Actions pinned by major tag, and only these.
 ALLOWED_ACTIONS = {
     "actions/checkout": "v4",

@@ -1,7 +1,8 @@
-"""Pytest glue for the claims ledger and the report environment.
+"""Pytest glue for the claims ledger, the claims page and the report environment.
 
 Tests never type a verdict: they record what the claim says next to what they observed, and the
-ledger derives the verdict when the session ends.
+ledger derives the verdict when the session ends. When the run writes Allure results, every claim
+test also carries its claim there (see :mod:`harness._report.allure_claims`).
 """
 
 from __future__ import annotations
@@ -9,12 +10,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import allure_commons
 import pytest
 
+from harness._report import allure_claims
 from harness._report.ledger import ClaimRecorder, Ledger
 
 ledger_key = pytest.StashKey[Ledger]()
 environment_key = pytest.StashKey[dict[str, str]]()
+
+
+@dataclass
+class AllureClaims:
+    """What the Allure side of a run needs: the results directory, the page link, the message plugin."""
+
+    alluredir: Path
+    link: str
+    messages: allure_claims.VerdictMessages
+
+
+allure_key = pytest.StashKey[AllureClaims]()
 
 
 @dataclass
@@ -26,9 +41,11 @@ class ClaimContext:
     recorder: ClaimRecorder
 
     def check(self, statement: str, *, claimed: object, observed: object) -> bool:
-        return self.recorder.check(
+        agrees = self.recorder.check(
             self.claim_id, statement, claimed=claimed, observed=observed, test=self.nodeid
         )
+        allure_claims.step_for_check(statement, claimed=claimed, observed=observed, agrees=agrees)
+        return agrees
 
     def evidence(self, key: str, value: object) -> None:
         self.recorder.evidence(self.claim_id, key, value, test=self.nodeid)
@@ -46,6 +63,44 @@ def record_outcome(item: pytest.Item, report: pytest.TestReport) -> None:
         outcome = "error" if report.when == "setup" and report.failed else report.outcome
         for cid in ids:
             item.config.stash[ledger_key].record_test(cid, item.nodeid, outcome)
+
+
+def start_allure(config: pytest.Config, reports_dir: Path) -> None:
+    """When the run writes Allure results, get ready to put claims into them."""
+    alluredir = config.getoption("allure_report_dir", None)
+    if not alluredir:
+        return
+    messages = allure_claims.VerdictMessages()
+    allure_commons.plugin_manager.register(messages)
+    config.add_cleanup(lambda: allure_commons.plugin_manager.unregister(messages))
+    path = Path(alluredir)
+    config.stash[allure_key] = AllureClaims(path, allure_claims.page_link(reports_dir, path), messages)
+
+
+def report_to_allure(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Label a claim test when its setup ends; attach its checks and evidence when its teardown ends."""
+    ids = claim_ids(item)
+    state = item.config.stash.get(allure_key, None)
+    if not ids or state is None:
+        return
+    if report.when == "setup":
+        allure_claims.label_test(item, ids, state.link)
+    elif report.when == "teardown":
+        ledger = item.config.stash[ledger_key]
+        outcome = ledger.tests_for(ids[0]).get(item.nodeid, "unknown")
+        message = allure_claims.report_test(item, ids, ledger, outcome)
+        if message:
+            state.messages.expect(allure_claims.title_for(item, ids), message)
+
+
+def finish_allure(config: pytest.Config, ledger_md: Path | None, page: Path | None) -> None:
+    """At the end of the run: the categories file, and the ledger and page attached to the run."""
+    state = config.stash.get(allure_key, None)
+    if state is None:
+        return
+    allure_claims.write_categories(state.alluredir)
+    if ledger_md is not None:
+        allure_claims.attach_run(ledger_md, page)
 
 
 def write_environment(alluredir: Path, env: dict[str, str]) -> None:

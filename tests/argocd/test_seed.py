@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -131,11 +132,10 @@ def install_yaml(tmp_path: Path) -> Path:
     return path
 
 
-def test_crds_from_install_takes_only_the_argocd_crds(install_yaml: Path) -> None:
+def test_crds_from_install_takes_only_the_crds_the_controller_watches(install_yaml: Path) -> None:
     crds = crds_from_install(install_yaml)
     assert names(crds) == [
         "CustomResourceDefinition/applications.argoproj.io",
-        "CustomResourceDefinition/applicationsets.argoproj.io",
         "CustomResourceDefinition/appprojects.argoproj.io",
     ]
     assert crds[0]["spec"]["group"] == "argoproj.io"
@@ -243,3 +243,48 @@ def test_stage_crd_rejects_something_else(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}))
     with pytest.raises(ValueError, match=f"{path} does not hold exactly one"):
         stage_crd(path)
+
+
+def test_install_objects_are_kept_as_json_beside_the_manifest_and_reused(install_yaml: Path) -> None:
+    first = _seed.install_objects(install_yaml)
+    caches = list(install_yaml.parent.glob("install.yaml.seed-*.json"))
+    assert len(caches) == 1
+
+    # A changed copy proves the second call reads the JSON, not the manifest.
+    data = json.loads(caches[0].read_text())
+    data["config"][0]["data"] = {"from": "the json copy"}
+    caches[0].write_text(json.dumps(data))
+    second = _seed.install_objects(install_yaml)
+
+    assert [c["metadata"]["name"] for c in second.crds] == [c["metadata"]["name"] for c in first.crds]
+    assert second.config[0]["data"] == {"from": "the json copy"}
+
+
+def test_a_changed_manifest_is_parsed_again(install_yaml: Path) -> None:
+    _seed.install_objects(install_yaml)
+    install_yaml.write_text(INSTALL_YAML.replace("role:readonly", "role:admin"))
+
+    objs = _seed.install_objects(install_yaml)
+
+    rbac = next(o for o in objs.config if o["metadata"]["name"] == "argocd-rbac-cm")
+    assert rbac["data"] == {"policy.default": "role:admin"}
+    assert len(list(install_yaml.parent.glob("install.yaml.seed-*.json"))) == 2
+
+
+def test_an_unreadable_json_copy_is_replaced(install_yaml: Path) -> None:
+    expected = _seed.install_objects(install_yaml)
+    (cache,) = install_yaml.parent.glob("install.yaml.seed-*.json")
+    cache.write_text("{not json")
+
+    assert _seed.install_objects(install_yaml) == expected
+    assert json.loads(cache.read_text())["format"] == _seed._CACHE_FORMAT
+
+
+def test_place_config_leaves_the_given_objects_unchanged(install_yaml: Path) -> None:
+    config = _seed.install_objects(install_yaml).config
+    before = json.dumps(config, sort_keys=True)
+
+    placed = _seed.place_config(config, "elsewhere")
+
+    assert {o["metadata"]["namespace"] for o in placed} == {"elsewhere"}
+    assert json.dumps(config, sort_keys=True) == before

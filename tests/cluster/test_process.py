@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -159,6 +160,28 @@ def test_wait_ready_without_popen_notices_the_process_is_gone(spawn: Spawn) -> N
     assert err.value.component == "redis"
     assert "process is gone before it was ready" in err.value.reason
     assert "fatal: cannot bind" in err.value.log_tail
+
+
+def test_wait_ready_stops_when_the_boot_is_cancelled(spawn: Spawn) -> None:
+    p, rec = spawn("kwok", py(SLEEPER))
+    cancel = threading.Event()
+    probes: list[int] = []
+
+    def probe() -> tuple[bool, str]:
+        probes.append(1)
+        if len(probes) == 2:
+            cancel.set()  # as another component's failed wait would
+        return False, "node Ready: {}"
+
+    t0 = time.monotonic()
+    with pytest.raises(ClusterSetupError) as err:
+        wait_ready(rec, probe, timeout=30, proc=p, cancel=cancel)
+
+    assert time.monotonic() - t0 < 5
+    assert len(probes) == 2
+    assert err.value.component == "kwok"
+    assert "another step of the boot failed" in err.value.reason
+    assert rec.alive()  # stopping the wait leaves the process to whoever tears the boot down
 
 
 def test_wait_ready_times_out_naming_the_component_and_last_probe(spawn: Spawn) -> None:

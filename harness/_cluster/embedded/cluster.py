@@ -12,20 +12,24 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kubernetes import client
+
 from harness._argocd import seed as _seed
-from harness._argocd.canary import canary_reconciles
+from harness._argocd.canary import Canary
 from harness._build.binaries import Build
 from harness._build.versions import BuildVersions
 from harness._cluster.embedded import kwok_stages as _kwok_stages
 from harness._cluster.embedded import pki as _pki
 from harness._cluster.embedded import probes as _probes
 from harness._cluster.embedded import process as proc
+from harness._cluster.embedded.parallel import run_concurrently
 from harness._cluster.embedded.ports import free_ports, require_free
 from harness._cluster.lease import name_lock
 from harness._errors import ClusterSetupError, ConfigError
@@ -98,6 +102,7 @@ class EmbeddedCluster:
         self.options = EmbeddedOptions(name=name)
         self.timings: dict[str, float] = {}
         self._popen: dict[str, subprocess.Popen[bytes]] = {}
+        self._launched_at: dict[str, float] = {}
         self.pki = _pki_paths(self.state_dir)
         #: True once `up` finished: only then does the cluster count as running for others.
         self.booted = False
@@ -168,11 +173,7 @@ class EmbeddedCluster:
         t0 = time.monotonic()
         try:
             self._prepare()
-            self._start_control_plane(out)
-            self._seed(out)
-            self._start_nodes_and_redis(out)
-            self._start_argocd(out)
-            self._wait_reconciling(out)
+            self._boot(out)
         except BaseException as exc:
             if self.options.keep_on_failure and not isinstance(exc, KeyboardInterrupt):
                 self._stop_processes()
@@ -283,20 +284,69 @@ class EmbeddedCluster:
         p, rec = proc.start(name, argv, log_dir=self.log_dir, env=env)
         self._popen[name] = p
         self.records[name] = rec
+        self._launched_at[name] = time.monotonic()
         self._save()
 
     def _ready(self, names: Iterable[str], out: Say) -> None:
-        for name in names:
-            took = proc.wait_ready(
-                self.records[name],
-                self._probe(name),
-                timeout=self.options.ready_timeout,
-                proc=self._popen.get(name),
-            )
-            self.timings[name] = took
-            out(f"  {name} ready ({took:.1f}s) log: {self.log(name)}")
+        """Wait for the named components side by side; the first failure stops the other waits.
 
-    def _start_control_plane(self, out: Say) -> None:
+        Each component's timing is from its launch to its probe's first success, so components
+        started early report their whole start-up, not only the part after the previous wait.
+        """
+
+        def waiter(name: str) -> Callable[[threading.Event], None]:
+            def wait(cancel: threading.Event) -> None:
+                proc.wait_ready(
+                    self.records[name],
+                    self._probe(name),
+                    timeout=self.options.ready_timeout,
+                    proc=self._popen.get(name),
+                    cancel=cancel,
+                )
+                took = time.monotonic() - self._launched_at.get(name, time.monotonic())
+                self.timings[name] = took
+                out(f"  {name} ready ({took:.1f}s after start) log: {self.log(name)}")
+
+            return wait
+
+        run_concurrently({name: waiter(name) for name in names})
+
+    def _boot(self, out: Say) -> None:
+        """Start every component as soon as what it needs is there, and wait only where needed.
+
+        Needs: kube-apiserver needs etcd; the repo-server needs redis; kcm, the scheduler and
+        seeding need the API server; KWOK needs the Stage CRD and our stages (it plays out the stages on
+        its first list of nodes); the controller needs the CRDs, the config objects and the
+        repo-server; the canary needs the controller. Work that needs no cluster (reading the
+        manifests, the canary's git repo) is done while the API server starts.
+        """
+        self._launch_etcd()
+        self._launch_redis()
+        self._ready(["etcd", "redis"], out)
+        self._launch_apiserver()
+        # The repo-server needs only redis; started now, its few seconds of start-up under load
+        # are over before the controller needs it.
+        self._launch_repo_server()
+        t0 = time.monotonic()
+        objs = self._seed_objects()
+        canary = Canary.prepare(self.state_dir / "repos")
+        self.timings["manifests-and-canary-repo"] = time.monotonic() - t0
+        self._ready(["kube-apiserver"], out)
+        self._launch_controller_manager()
+        self._launch_scheduler()
+        self._seed(objs, out)
+        self._launch_kwok()
+        # The first request for Applications makes the API server build what it needs to serve
+        # the large Application CRD: about 2 s of a boot here, whoever asks first.
+        canary.create(self.kubeconfig)
+        self._ready(["argocd-repo-server"], out)
+        self._launch_application_controller()
+        self._ready(
+            ["kube-controller-manager", "kube-scheduler", "kwok", "argocd-application-controller"], out
+        )
+        self._wait_reconciling(canary, out)
+
+    def _launch_etcd(self) -> None:
         b, p, s = self.build.binary, self.ports, self.state_dir
         self._launch(
             "etcd",
@@ -316,7 +366,9 @@ class EmbeddedCluster:
                 "--log-level=warn",
             ],
         )
-        self._ready(["etcd"], out)
+
+    def _launch_apiserver(self) -> None:
+        b, p, s = self.build.binary, self.ports, self.state_dir
         pki = self.pki
         self._launch(
             "kube-apiserver",
@@ -343,38 +395,55 @@ class EmbeddedCluster:
                 "--profiling=false",
             ],
         )
-        self._ready(["kube-apiserver"], out)
 
-    def _seed(self, out: Say) -> None:
+    def _seed_objects(self) -> _SeedPlan:
+        """Everything seeding applies, read from the build's manifests; needs no cluster."""
+        install = _seed.install_objects(self.build.install_yaml)
+        config = _seed.place_config(install.config)
+        for obj in config:
+            if obj["metadata"]["name"] == "argocd-cm" and self.options.argocd_cm:
+                obj.setdefault("data", {}).update(self.options.argocd_cm)
+        return _SeedPlan(
+            crds=[*install.crds, _seed.stage_crd(self.build.stage_crd)],
+            plain=[
+                *config,
+                *(_seed.fake_node(f"kwok-node-{i}") for i in range(self.options.nodes)),
+            ],
+            custom=[_seed.default_project(), *_kwok_stages.default_stages()],
+        )
+
+    def _seed(self, plan: _SeedPlan, out: Say) -> None:
+        """Apply the CRDs, then the built-in objects while the CRDs become Established.
+
+        The custom resources (AppProject, Stages) follow once the API server serves their kinds.
+        """
         t0 = time.monotonic()
         api = api_client(self.kubeconfig)
         try:
             dyn = dynamic_client(api, self.state_dir / "discovery.json")
             apply(dyn, _seed.namespace(_seed.ARGOCD_NAMESPACE))
-            crds = [*_seed.crds_from_install(self.build.install_yaml), _seed.stage_crd(self.build.stage_crd)]
-            apply_all(dyn, crds)
+            apply_all(dyn, plan.crds)
+            self.timings["seed-crds-applied"] = time.monotonic() - t0
+            apply_all(dyn, plan.plain)
             expect(
                 Expectation(
-                    "Argo CD and KWOK CRDs Established",
-                    lambda: _crds_established(dyn, [c["metadata"]["name"] for c in crds]),
+                    "Argo CD and KWOK CRDs Established and their kinds served",
+                    lambda: crds_served(api, plan.crds),
                 ),
                 timeout=self.options.ready_timeout,
+                max_interval=0.1,
             )
+            self.timings["seed-crds-served"] = time.monotonic() - t0
             dyn = dynamic_client(api, self.state_dir / "discovery-crds.json")  # discovery with the new CRDs
-            config = _seed.config_from_install(self.build.install_yaml)
-            for obj in config:
-                if obj["metadata"]["name"] == "argocd-cm" and self.options.argocd_cm:
-                    obj.setdefault("data", {}).update(self.options.argocd_cm)
-            apply_all(dyn, [*config, _seed.default_project(), *_kwok_stages.default_stages()])
-            apply_all(dyn, [_seed.fake_node(f"kwok-node-{i}") for i in range(self.options.nodes)])
+            apply_all(dyn, plan.custom)
         finally:
             api.close()
         self.timings["seed"] = time.monotonic() - t0
         out(f"  seeded CRDs, Argo CD config, default AppProject, KWOK stages ({self.timings['seed']:.1f}s)")
 
-    def _start_nodes_and_redis(self, out: Say) -> None:
-        b, p, kc = self.build.binary, self.ports, str(self.kubeconfig)
-        common = [
+    def _component_common_args(self) -> list[str]:
+        kc = str(self.kubeconfig)
+        return [
             "--leader-elect=false",
             f"--kubeconfig={kc}",
             "--bind-address=127.0.0.1",
@@ -382,11 +451,14 @@ class EmbeddedCluster:
             f"--authentication-kubeconfig={kc}",
             f"--authorization-kubeconfig={kc}",
         ]
+
+    def _launch_controller_manager(self) -> None:
+        b, p = self.build.binary, self.ports
         self._launch(
             "kube-controller-manager",
             [
                 str(b("kube-controller-manager")),
-                *common,
+                *self._component_common_args(),
                 f"--secure-port={p['kcm']}",
                 f"--root-ca-file={self.pki.ca_crt}",
                 f"--service-account-private-key-file={self.pki.sa_key}",
@@ -396,15 +468,21 @@ class EmbeddedCluster:
                 f"--cert-dir={self.state_dir / 'pki' / 'kcm'}",
             ],
         )
+
+    def _launch_scheduler(self) -> None:
+        b, p = self.build.binary, self.ports
         self._launch(
             "kube-scheduler",
             [
                 str(b("kube-scheduler")),
-                *common,
+                *self._component_common_args(),
                 f"--secure-port={p['scheduler']}",
                 f"--cert-dir={self.state_dir / 'pki' / 'scheduler'}",
             ],
         )
+
+    def _launch_kwok(self) -> None:
+        b, kc = self.build.binary, str(self.kubeconfig)
         self._launch(
             "kwok",
             [
@@ -417,6 +495,9 @@ class EmbeddedCluster:
             ],
             env={"HOME": str(self.state_dir / "home")},
         )
+
+    def _launch_redis(self) -> None:
+        p = self.ports
         self._launch(
             "redis",
             [
@@ -433,7 +514,6 @@ class EmbeddedCluster:
                 str(self.state_dir / "tmp"),
             ],
         )
-        self._ready(["kube-controller-manager", "kube-scheduler", "kwok", "redis"], out)
 
     def _argocd_env(self) -> dict[str, str]:
         s = self.state_dir
@@ -451,9 +531,8 @@ class EmbeddedCluster:
             "PATH": f"{self.build.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         }
 
-    def _start_argocd(self, out: Say) -> None:
-        b, p, kc = self.build.binary, self.ports, str(self.kubeconfig)
-        env = self._argocd_env()
+    def _launch_repo_server(self) -> None:
+        b, p = self.build.binary, self.ports
         self._launch(
             "argocd-repo-server",
             [
@@ -473,8 +552,11 @@ class EmbeddedCluster:
                 "--logformat",
                 "json",
             ],
-            env=env,
+            env=self._argocd_env(),
         )
+
+    def _launch_application_controller(self) -> None:
+        b, p, kc = self.build.binary, self.ports, str(self.kubeconfig)
         self._launch(
             "argocd-application-controller",
             [
@@ -494,18 +576,20 @@ class EmbeddedCluster:
                 "json",
                 *self.options.controller_args,
             ],
-            env=env,
+            env=self._argocd_env(),
         )
-        self._ready(["argocd-repo-server", "argocd-application-controller"], out)
 
-    def _wait_reconciling(self, out: Say) -> None:
-        """Prove the controller reconciles: an empty app from a local git repo must report Synced."""
+    def _wait_reconciling(self, canary: Canary, out: Say) -> None:
+        """Prove the controller reconciles: the canary app must be reconciled from its git repo.
+
+        The app was created before the controller started, so its first list already holds it.
+        """
         t0 = time.monotonic()
-        canary_reconciles(
+        canary.wait(
             self.kubeconfig,
-            self.state_dir / "repos",
             timeout=self.options.ready_timeout,
             hint=f"see {self.log('argocd-application-controller')}",
+            max_interval=0.25,
         )
         self.timings["controller-reconciling"] = time.monotonic() - t0
         out(f"  argocd-application-controller reconciling ({self.timings['controller-reconciling']:.1f}s)")
@@ -564,6 +648,15 @@ class EmbeddedCluster:
             proc.save_records(self.state_file, self.records, extra)
 
 
+@dataclass(frozen=True)
+class _SeedPlan:
+    """What seeding applies: CRDs first, then built-in kinds, then the custom resources."""
+
+    crds: list[dict[str, Any]]
+    plain: list[dict[str, Any]]
+    custom: list[dict[str, Any]]
+
+
 def _pki_paths(state_dir: Path) -> _pki.ClusterPKI:
     d = state_dir / "pki"
     return _pki.ClusterPKI(
@@ -586,12 +679,25 @@ def _ready_status(node: Any) -> str:
     return "Unknown"
 
 
-def _crds_established(dyn: Any, names: list[str]) -> Outcome:
-    res = dyn.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
-    pending = []
-    for n in names:
-        crd = res.get(name=n)
-        conds = {c["type"]: c["status"] for c in (crd.status or {}).get("conditions", []) or []}
+def crds_served(api: Any, crds: list[dict[str, Any]]) -> Outcome:
+    """Met when every CRD is Established and API discovery lists its plural for every served version.
+
+    Read as raw JSON: the CRDs are large (Argo CD's are hundreds of kB), and the client's model
+    objects would cost more to build than the request itself.
+    """
+    ext = client.ApiextensionsV1Api(api)
+    pending: list[str] = []
+    for crd in crds:
+        name = crd["metadata"]["name"]
+        raw: Any = ext.read_custom_resource_definition(name, _preload_content=False)  # urllib3 response
+        live = json.loads(raw.data)
+        conds = {c["type"]: c["status"] for c in (live.get("status") or {}).get("conditions") or []}
         if conds.get("Established") != "True":
-            pending.append(n)
-    return Outcome.simple(not pending, f"not yet Established: {pending}" if pending else "all Established")
+            pending.append(f"{name} not Established")
+            continue
+        plural, group = crd["spec"]["names"]["plural"], crd["spec"]["group"]
+        for version in (v["name"] for v in crd["spec"]["versions"] if v.get("served", True)):
+            found = client.CustomObjectsApi(api).get_api_resources(group, version)
+            if plural not in {r.name for r in found.resources or []}:
+                pending.append(f"{plural} not yet in /apis/{group}/{version}")
+    return Outcome.simple(not pending, "; ".join(pending) or "all Established and served")

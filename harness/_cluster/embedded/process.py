@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -117,12 +118,24 @@ def start(
 
 
 def wait_ready(
-    record: ProcessRecord, probe: Probe, *, timeout: float, proc: subprocess.Popen[bytes] | None = None
+    record: ProcessRecord,
+    probe: Probe,
+    *,
+    timeout: float,
+    proc: subprocess.Popen[bytes] | None = None,
+    cancel: threading.Event | None = None,
 ) -> float:
-    """Wait until the probe says ready; a dead process or a timeout names the component and quotes its log."""
+    """Wait until the probe says ready; return the seconds waited.
+
+    A dead process, a timeout or a set `cancel` event (another step of the boot failed) raises
+    ClusterSetupError naming the component and quoting its log tail. Probes run every 50 ms at first,
+    backing off to every 250 ms.
+    """
     t0 = time.monotonic()
 
     def check() -> Outcome:
+        if cancel is not None and cancel.is_set():
+            return Outcome.failed("stopped waiting: another step of the boot failed")
         if proc is not None and proc.poll() is not None:
             return Outcome.failed(f"exited with code {proc.returncode} before it was ready")
         if proc is None and not record.alive():

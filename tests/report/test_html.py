@@ -1,0 +1,228 @@
+"""claims.html: what the page holds, that it stands alone, and how it finds its ledger and matrix.
+
+The fixture ledger in data/claims-page/ is a real one, trimmed: the ledger of a run of C1, C5 (without
+its default-retry test), C9 and C11 (plain) on the embedded cluster with Argo CD v3.6.1, timelines
+cut. The matrix beside it is made up (fictional releases v9.x) in the shape `make matrix` writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness._report.html import load_matrix, render_claims_page, write_claims_page
+from harness._report.ledger import CLAIMS, LedgerError, load_ledger
+
+DATA = Path(__file__).parent / "data" / "claims-page"
+
+
+class _Page(HTMLParser):
+    """Tags with their attributes, and the text of the page, to ask what a reader would see."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str]]] = []
+        self.text: list[str] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, {k: v or "" for k, v in attrs}))
+
+    def handle_data(self, data: str) -> None:
+        if data.strip():
+            self.text.append(" ".join(data.split()))
+
+    def find(self, tag: str, **attrs: str) -> list[dict[str, str]]:
+        return [
+            a
+            for t, a in self.tags
+            if t == tag and all(a.get(k.replace("_", "-")) == v for k, v in attrs.items())
+        ]
+
+
+@pytest.fixture
+def ledger() -> list[dict[str, Any]]:
+    return load_ledger(DATA / "claims.json")
+
+
+def _render(entries: list[dict[str, Any]], **kwargs: Any) -> str:
+    return render_claims_page(entries, generated_at=dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC), **kwargs)
+
+
+def test_verdict_table_first_one_row_per_claim(ledger: list[dict[str, Any]]) -> None:
+    html = _render(ledger)
+    page = _Page(html)
+
+    rows = page.find("tr", **{"data-claim": ledger[0]["id"]})
+    assert rows
+    assert rows[0]["data-verdict"] == ledger[0]["verdict"]
+    table_rows = [a for t, a in page.tags if t == "tr" and "data-verdict" in a and "data-claim" in a]
+    assert [(r["data-claim"], r["data-verdict"]) for r in table_rows] == [
+        (e["id"], e["verdict"]) for e in ledger
+    ]
+    # The verdicts come before anything else on the page.
+    assert html.index('id="verdicts"') < html.index('id="measured"') < html.index(f'id="{ledger[0]["id"]}"')
+    assert "generated 2026-01-02 03:04 UTC" in html
+
+
+def test_each_claim_has_its_text_checks_evidence_and_tests(ledger: list[dict[str, Any]]) -> None:
+    html = _render(ledger)
+    text = " ".join(_Page(html).text)
+
+    for entry in ledger:
+        section = re.search(rf'<section class="claim" id="{entry["id"]}".*?</section>', html, re.S)
+        assert section, entry["id"]
+        body = " ".join(_Page(section.group(0)).text)
+        for check in entry["checks"]:
+            assert check["statement"] in body
+            assert ("agrees" if check["agrees"] else "disagrees") in body
+        for test in entry["evidence"]:
+            assert test in body
+        for test in entry["tests"]:
+            assert test["nodeid"] in body
+        if not entry["tests"]:
+            assert "No test of this claim ran." in body
+    assert "Self-heal syncs are throttled: the default gap between them is 5 seconds." in text
+
+
+def test_charts_draw_the_measured_points(ledger: list[dict[str, Any]]) -> None:
+    page = _Page(_render(ledger))
+    c9 = next(e for e in ledger if e["id"] == "C9")
+    (gaps,) = [f["gaps_between_heals_s"] for f in c9["evidence"].values() if "gaps_between_heals_s" in f]
+
+    figures = page.find("figure", **{"data-claim": "C9"})
+    assert len(figures) == 1
+    measured = [a for t, a in page.tags if t == "circle" and a.get("data-y") in {str(g) for g in gaps}]
+    assert [float(a["data-y"]) for a in measured] == gaps
+    assert {a["data-claim"] for a in page.find("figure")} >= {"C5", "C9"}
+
+
+def test_the_page_stands_alone(ledger: list[dict[str, Any]]) -> None:
+    html = _render(ledger, matrix=load_matrix(DATA))
+    page = _Page(html)
+
+    assert not page.find("script")
+    assert not page.find("link")
+    assert not page.find("img")
+    assert not page.find("iframe")
+    assert not [a for _, a in page.tags if "src" in a]
+    external = [a["href"] for a in page.find("a") if not a.get("href", "").startswith("#")]
+    assert external == []
+    assert "url(" not in html
+    assert "@import" not in html
+
+
+def test_evidence_is_escaped() -> None:
+    entry = {
+        "id": "C1",
+        "title": CLAIMS["C1"],
+        "verdict": "held",
+        "checks": [
+            {"statement": "<b>bold</b>", "claimed": "<x>", "observed": "<x>", "agrees": True, "test": "t"}
+        ],
+        "evidence": {"t": {"message": "<script>alert(1)</script>"}},
+        "tests": [{"nodeid": "t", "outcome": "passed"}],
+    }
+    html = _render([entry])
+
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<b>bold</b>" not in html
+
+
+def test_a_claim_without_a_text_on_file_still_reports() -> None:
+    entry = {
+        "id": "C99",
+        "title": "a claim added after this page",
+        "verdict": "held",
+        "checks": [],
+        "tests": [],
+    }
+    page = _Page(_render([entry]))
+
+    assert page.find("section", id="C99")
+    assert "a claim added after this page" in page.text
+
+
+def test_release_grid_and_the_default_upgrade(ledger: list[dict[str, Any]]) -> None:
+    matrix = load_matrix(DATA)
+    page = _Page(_render(ledger, matrix=matrix))
+
+    for claim_id, by_release in matrix.claims.items():
+        cells = [a for t, a in page.tags if t == "td" and "data-release" in a]
+        row = [a for a in cells if a["data-release"] in by_release]
+        assert row
+        for release, verdict in by_release.items():
+            assert any(
+                a["data-release"] == release and a["data-verdict"] == verdict and f"v-{verdict}" in a["class"]
+                for a in cells
+            ), (claim_id, release)
+    diffs = page.find("details", **{"class": "diff"})
+    opened = [(d["data-from"], d["data-to"]) for d in diffs if "open" in d]
+    assert opened == [(matrix.releases[-2], matrix.releases[-1])]
+
+
+def test_the_upgrade_to_open_can_be_chosen(ledger: list[dict[str, Any]]) -> None:
+    matrix = load_matrix(DATA)
+    first, last = matrix.releases[0], matrix.releases[-1]
+    page = _Page(_render(ledger, matrix=matrix, diff_pair=(first, last)))
+
+    opened = [
+        (d["data-from"], d["data-to"]) for d in page.find("details", **{"class": "diff"}) if "open" in d
+    ]
+    assert opened == [(first, last)]
+    with pytest.raises(LedgerError, match=r"release v0\.0\.1 is not in the release matrix \(releases: v"):
+        _render(ledger, matrix=matrix, diff_pair=(first, "v0.0.1"))
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[]", "is not a release matrix"),
+        ('{"releases": "v1", "claims": {}}', "'releases' must be a list"),
+        ('{"releases": ["v1"], "claims": {"C1": "held"}}', "'claims' must map claim ids"),
+        ('{"releases": ["v1"], "claims": {}, "changes": {}}', "'changes' must be a list"),
+        ("{", "cannot read the release matrix"),
+    ],
+)
+def test_a_bad_matrix_is_one_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "matrix.json").write_text(content)
+    with pytest.raises(LedgerError, match=re.escape(message)):
+        load_matrix(tmp_path)
+
+
+def test_write_the_page_of_a_reports_directory(tmp_path: Path) -> None:
+    shutil.copy(DATA / "claims.json", tmp_path)
+
+    page = write_claims_page(tmp_path)
+
+    assert page == tmp_path / "claims.html"
+    assert 'id="verdicts"' in page.read_text()
+    assert 'id="releases"' not in page.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["claims.html", "claims.json"]
+
+
+def test_a_matrix_run_uses_the_ledger_of_its_last_release(tmp_path: Path) -> None:
+    matrix = json.loads((DATA / "matrix.json").read_text())
+    (tmp_path / "matrix.json").write_text(json.dumps(matrix))
+    (tmp_path / matrix["releases"][-1]).mkdir()
+    shutil.copy(DATA / "claims.json", tmp_path / matrix["releases"][-1])
+
+    html = write_claims_page(tmp_path).read_text()
+
+    assert 'id="releases"' in html
+    assert 'id="measured"' in html
+    assert f"{matrix['releases'][-1]}/claims.json" in html
+
+
+def test_no_ledger_and_no_matrix_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(LedgerError, match="no claims ledger at .* and no matrix.json in"):
+        write_claims_page(tmp_path)
+    assert list(tmp_path.iterdir()) == []
