@@ -143,12 +143,18 @@ def test_postdelete_hook_of_an_app_that_owns_its_namespace(
     st = app.status_or_none()
     ns = app.live().get("Namespace", app.namespace)
     claim.evidence("namespace_app_deletion", outcome.message)
-    claim.check(
-        "PostDelete hooks run after the app's resources are gone, its own namespace included",
-        claimed=True,
-        observed=st is None,
+    assert (
+        claim.check(
+            "PostDelete hooks run after the app's resources are gone, its own namespace included",
+            claimed=True,
+            observed=st is None,
+        )
+        is False
     )
-    if st is not None:
-        assert ns is not None
-        assert ns.phase == "Terminating"
-        assert st.condition("DeletionError")
+    # Seen on v3.6.1: the app's own namespace is deleted with its resources, the PostDelete hooks
+    # cannot be created in it, and the Application stays with a DeletionError naming the namespace.
+    assert st is not None
+    error = st.condition("DeletionError")
+    assert error is not None
+    assert app.namespace in error
+    assert ns is None or ns.phase == "Terminating"
