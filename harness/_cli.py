@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness._config import settings_from_options
+from harness._config import settings_from_options, timeouts_from_env, unknown_env_warning
 from harness._errors import ConfigError, HarnessError
 from harness._signals import install_sigterm_handler
 
@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--argocd-version", default=None)
     up.add_argument("--name", default="argocd-chaos")
     up.add_argument(
-        "--api-port", type=int, default=None, help="fixed kube-apiserver port (default: any free)"
+        "--api-port", type=_port, default=None, help="fixed kube-apiserver port (default: any free)"
     )
     up.add_argument(
         "--keep-on-failure", action="store_true", help="keep state and logs of a cluster that fails to boot"
@@ -89,10 +89,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _port(value: str) -> int:
+    """A TCP port number, checked by argparse so that a bad one is a usage error before any work."""
+    try:
+        port = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range 1-65535")
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     install_sigterm_handler()
+    warning = unknown_env_warning()
+    if warning:
+        _say(f"argocd-chaos: warning: {warning}")
     try:
+        timeouts_from_env()  # a bad ARGOCD_CHAOS_TIMEOUT_* is an input error, found before any work
         return _dispatch(args)
     except HarnessError as exc:
         _say(f"argocd-chaos: error: {exc}")
@@ -139,12 +154,18 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         diff = diff_ledgers(load_ledger(Path(args.compare)), load_ledger(path))
         print(format_ledger_diff(diff, args.compare, args.reports), end="")
+        if args.fail_on_change and not diff.changed and not diff.compared:
+            raise HarnessError(
+                f"--fail-on-change: nothing to compare, no claim ran in both {args.compare} and "
+                f"{args.reports}; a gate cannot pass without evidence: run the suites on both releases"
+            )
         return 1 if args.fail_on_change and diff.changed else 0
     return _cluster(args)
 
 
 def _cluster(args: argparse.Namespace) -> int:
     from harness._cluster.embedded.cluster import EmbeddedCluster, EmbeddedOptions, validate_name
+    from harness._paths import state_root
 
     name = validate_name(args.name)
     if args.action == "up":
@@ -154,8 +175,15 @@ def _cluster(args: argparse.Namespace) -> int:
                 "provider is driven by pytest (`make chaos CLUSTER=kind`). Use --provider embedded here."
             )
         from harness._build.binaries import ensure_build
+        from harness._build.versions import normalise_version
+        from harness._cluster.embedded.ports import require_free
 
+        # Every input first: a build can take many minutes on a cold cache.
         controller_args, argocd_cm = settings_from_options(args.controller_arg, args.argocd_cm)
+        if args.argocd_version is not None:
+            normalise_version(args.argocd_version)
+        if args.api_port is not None:
+            require_free(args.api_port, "kube-apiserver")
         build = ensure_build(args.argocd_version, out=_say)
         cluster = EmbeddedCluster(name, build)
         options = EmbeddedOptions(
@@ -169,10 +197,21 @@ def _cluster(args: argparse.Namespace) -> int:
         print(f"kubeconfig: {cluster.kubeconfig}")
         print(f"export KUBECONFIG={cluster.kubeconfig}")
         return 0
-    cluster_or_none = EmbeddedCluster.attach(name)
+    if args.action == "down":
+        # Whatever is there, readable state or not: stop what runs and remove the directory.
+        if EmbeddedCluster.remove(name):
+            print(f"cluster {name}: stopped and removed")
+        else:
+            print(f"cluster {name}: not running, nothing to do")
+        return 0
+    cluster_or_none = EmbeddedCluster.attach(name)  # StateFileError says what is wrong and what to do
     if args.action == "status":
         if cluster_or_none is None:
-            print(f"cluster {name}: not running")
+            leftover = state_root() / name
+            if leftover.exists():
+                print(f"cluster {name}: not running; `cluster down --name {name}` removes {leftover}")
+            else:
+                print(f"cluster {name}: not running")
             return 3
         running = cluster_or_none.running()
         print(
@@ -190,16 +229,9 @@ def _cluster(args: argparse.Namespace) -> int:
         )
         return 0 if all(running.values()) else 4
     if cluster_or_none is None:
-        if args.action == "down":
-            print(f"cluster {name}: not running, nothing to do")
-            return 0
         raise ConfigError(
             f"cluster {name!r} is not running; start it with `argocd-chaos cluster up --name {name}`"
         )
-    if args.action == "down":
-        cluster_or_none.down()
-        print(f"cluster {name}: stopped and removed")
-        return 0
     getattr(cluster_or_none, args.action)(args.component)
     print(f"cluster {name}: {args.action} {args.component}: done")
     return 0

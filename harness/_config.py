@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -14,6 +16,75 @@ Provider = Literal["embedded", "kind", "existing"]
 Keep = Literal["never", "on-failure", "always"]
 PROVIDERS: tuple[Provider, ...] = ("embedded", "kind", "existing")
 KEEP: tuple[Keep, ...] = ("never", "on-failure", "always")
+
+
+ENV_PREFIX = "ARGOCD_CHAOS_"
+
+#: Every environment variable the harness reads; a variable with the prefix that is not here is
+#: almost always a typo, which would otherwise be ignored without a word. Add new ones here.
+KNOWN_ENV: tuple[str, ...] = (
+    "ARGOCD_CHAOS_ARGOCD_VERSION",  # default of --argocd-version (plugin)
+    "ARGOCD_CHAOS_CACHE",  # build cache root (_paths)
+    "ARGOCD_CHAOS_CLUSTER",  # default of --cluster (plugin)
+    "ARGOCD_CHAOS_GITOPS_ENGINE_COMMIT",  # gitops-engine commit for v3.4/v3.5 builds (_build)
+    "ARGOCD_CHAOS_STATE",  # cluster state root (_paths)
+    *(Timeouts.env_var(f.name) for f in fields(Timeouts)),
+)
+
+
+def unknown_env_warning(environ: Mapping[str, str] | None = None) -> str | None:
+    """A one-paragraph warning naming every unknown ARGOCD_CHAOS_* variable, or None if all are known."""
+    env = os.environ if environ is None else environ
+    unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k not in KNOWN_ENV)
+    if not unknown:
+        return None
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, KNOWN_ENV, n=1)
+        parts.append(f"{name} (did you mean {close[0]}?)" if close else name)
+    return (
+        f"ignoring unknown environment variable{'s' if len(unknown) > 1 else ''} {', '.join(parts)}; "
+        f"the harness reads {', '.join(KNOWN_ENV)}"
+    )
+
+
+def timeouts_from_env(environ: Mapping[str, str] | None = None) -> Timeouts:
+    """`Timeouts.from_env`, with a bad value as the ConfigError it is (bad input, not a bug)."""
+    try:
+        return Timeouts.from_env(environ)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def check_env_choice(var: str, value: str | None, choices: tuple[str, ...], option: str) -> None:
+    """An option whose default comes from `var`: name the variable when its value is not a choice.
+
+    argparse checks `choices` only for values given on the command line, never for defaults.
+    """
+    if value is not None and value not in choices and os.environ.get(var) == value:
+        raise ConfigError(
+            f"{var}={value!r} (the default of {option}) is not one of {', '.join(choices)}; "
+            "fix or unset the variable"
+        )
+
+
+def check_writable_dir(path: Path, option: str) -> None:
+    """Raise ConfigError unless `path` is, or can be created as, a writable directory.
+
+    Nothing is created: the nearest existing ancestor is checked instead, so a run that writes no
+    report leaves no directory behind. Called before any cluster boots, so a typo costs seconds,
+    not a whole suite run followed by a failed write.
+    """
+    probe = path.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(
+            f"{option} {path} cannot be created: {probe} exists and is not a directory; "
+            "pass a directory you can write to"
+        )
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"{option} {path} is not writable ({probe} is read-only for this user)")
 
 
 def parse_setting(entry: str) -> tuple[str, str]:

@@ -6,6 +6,8 @@ to do next, instead of surfacing a bare traceback from a subprocess or the Kuber
 
 from __future__ import annotations
 
+from harness._redact import redact_text
+
 
 class HarnessError(Exception):
     """Base of every error the harness raises on purpose."""
@@ -25,8 +27,9 @@ class ClusterSetupError(HarnessError):
     def __init__(self, component: str, reason: str, log_tail: str = "") -> None:
         self.component = component
         self.reason = reason
-        self.log_tail = log_tail
+        # The tail of a component log ends up in test reports: credentials in it must not.
+        self.log_tail = redact_text(log_tail)
         text = f"{component}: {reason}"
-        if log_tail:
-            text += f"\n--- last lines of the {component} log ---\n{log_tail}"
+        if self.log_tail:
+            text += f"\n--- last lines of the {component} log ---\n{self.log_tail}"
         super().__init__(text)

@@ -10,6 +10,7 @@ import argparse
 import importlib.metadata
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -26,7 +27,19 @@ from harness._cluster import session as _session
 from harness._cluster.access import cluster_access
 from harness._cluster.endpoint import WebhookEndpoint
 from harness._cluster.provider import ClusterHandle
-from harness._config import KEEP, PROVIDERS, HarnessConfig, Keep, Provider, settings_from_options
+from harness._cluster.registry import check_inputs
+from harness._config import (
+    KEEP,
+    PROVIDERS,
+    HarnessConfig,
+    Keep,
+    Provider,
+    check_env_choice,
+    check_writable_dir,
+    settings_from_options,
+    timeouts_from_env,
+    unknown_env_warning,
+)
 from harness._errors import ConfigError, HarnessError
 from harness._report.claims_plugin import (
     ClaimContext,
@@ -46,7 +59,6 @@ from harness._scenario import schedule
 from harness._scenario.app import AppUnderTest
 from harness._scenario.settings import ArgoCDSettings, settings_for
 from harness._signals import install_sigterm_handler
-from harness._wait import Timeouts
 
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 config_key = pytest.StashKey[HarnessConfig]()
@@ -162,29 +174,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "changes argocd-cm or controller flags), so it runs alone on the cluster",
     )
     config.stash[session_key] = session = _session_identity(config)
-    env_timeouts = Timeouts.from_env()
     try:
-        controller_args, argocd_cm = settings_from_options(
-            config.getoption("--controller-arg"), config.getoption("--argocd-cm")
-        )
+        cfg = _harness_config(config, session.run_id)
     except ConfigError as exc:
+        # One usage error before anything runs, not an INTERNALERROR with the traceback around it.
         raise pytest.UsageError(str(exc)) from None
-    cfg = HarnessConfig(
-        provider=cast(Provider, config.getoption("--cluster")),
-        argocd_version=config.getoption("--argocd-version"),
-        keep_cluster=cast(Keep, config.getoption("--keep-cluster")),
-        cluster_name=config.getoption("--cluster-name"),
-        reports_dir=Path(config.getoption("--reports-dir")),
-        context=config.getoption("--context"),
-        timeouts=env_timeouts,
-        kind_path=_path_option(config, "--kind-path"),
-        argocd_manifest=_path_option(config, "--argocd-manifest"),
-        allow_global_config=bool(config.getoption("--allow-global-config")),
-        webhook_host=config.getoption("--webhook-host"),
-        run_id=session.run_id,
-        controller_args=controller_args,
-        argocd_cm=argocd_cm,
-    )
+    if not _is_worker(config):
+        warning = unknown_env_warning()
+        if warning:
+            print(f"argocd-chaos: warning: {warning}", file=sys.stderr, flush=True)
     if cfg.provider != "embedded" and (_is_controller(config) or _is_worker(config)):
         raise pytest.UsageError(
             f"parallel runs (-n / JOBS) share one embedded cluster; the {cfg.provider} provider runs the "
@@ -198,6 +196,34 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_RunFigures(config), "argocd-chaos-run-figures")
     if threading.current_thread() is threading.main_thread():
         install_sigterm_handler()
+
+
+def _harness_config(config: pytest.Config, run_id: str) -> HarnessConfig:
+    """The run's configuration, with every input checked that can be checked without slow work."""
+    check_env_choice("ARGOCD_CHAOS_CLUSTER", config.getoption("--cluster"), PROVIDERS, "--cluster")
+    controller_args, argocd_cm = settings_from_options(
+        config.getoption("--controller-arg"), config.getoption("--argocd-cm")
+    )
+    cfg = HarnessConfig(
+        provider=cast(Provider, config.getoption("--cluster")),
+        argocd_version=config.getoption("--argocd-version"),
+        keep_cluster=cast(Keep, config.getoption("--keep-cluster")),
+        cluster_name=config.getoption("--cluster-name"),
+        reports_dir=Path(config.getoption("--reports-dir")),
+        context=config.getoption("--context"),
+        timeouts=timeouts_from_env(),
+        kind_path=_path_option(config, "--kind-path"),
+        argocd_manifest=_path_option(config, "--argocd-manifest"),
+        allow_global_config=bool(config.getoption("--allow-global-config")),
+        webhook_host=config.getoption("--webhook-host"),
+        run_id=run_id,
+        controller_args=controller_args,
+        argocd_cm=argocd_cm,
+    )
+    if not config.option.help and not config.option.collectonly:
+        check_writable_dir(cfg.reports_dir, "--reports-dir")
+        check_inputs(cfg)
+    return cfg
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -17,7 +17,14 @@ PACKAGE = Path(harness.__file__).resolve().parent
 
 #: Lowest first. A module may import its own room and any room listed before it.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("harness._errors", "harness._paths", "harness._wait", "harness._kube", "harness._signals"),
+    (
+        "harness._errors",
+        "harness._redact",
+        "harness._paths",
+        "harness._wait",
+        "harness._kube",
+        "harness._signals",
+    ),
     ("harness._config",),
     ("harness._build",),
     ("harness._argocd",),

@@ -191,7 +191,11 @@ def test_chaos_config_defaults_from_the_environment(
     assert _config_seen(pytester, monkeypatch, "--cluster=embedded")["provider"] == "embedded"
 
 
-def test_chaos_cluster_with_an_unavailable_provider_is_one_clear_error(pytester: pytest.Pytester) -> None:
+def test_chaos_cluster_with_an_unavailable_provider_is_one_clear_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A setup error that no up-front check can find: kubectl is looked up when the cluster is acquired.
+    monkeypatch.setenv("PATH", str(tmp_path))
     pytester.makepyfile(
         """
         def test_one(chaos_cluster):
@@ -201,14 +205,14 @@ def test_chaos_cluster_with_an_unavailable_provider_is_one_clear_error(pytester:
             pass
         """
     )
-    result = run(pytester, "--cluster", "existing")
+    result = run(pytester, "--cluster", "existing", "--context", "staging")
 
     # Reported once, and the session ends there: not once per test.
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
             "*ERROR at setup of test_one*",
-            "cluster setup failed: --cluster existing needs --context NAME*",
+            "cluster setup failed: kubectl not found on PATH*",
             "*Interrupted: cluster setup failed*",
         ]
     )
@@ -217,3 +221,65 @@ def test_chaos_cluster_with_an_unavailable_provider_is_one_clear_error(pytester:
     assert "Traceback" not in text
     assert "During handling of the above exception" not in text
     assert "provider_for(" not in text  # no source lines of the harness in the report
+
+
+# -- environment and reports directory (issue 10, items 8 and 9) -------------------------------------
+
+
+def test_a_misspelt_variable_is_a_warning_naming_the_known_ones(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ARGOCD_CHAOS_TIMEOUT_ASSRT", "5")
+    pytester.makepyfile("def test_nothing(): pass")
+
+    result = run(pytester)
+
+    result.assert_outcomes(passed=1)
+    result.stderr.fnmatch_lines(
+        [
+            "argocd-chaos: warning: ignoring unknown environment variable ARGOCD_CHAOS_TIMEOUT_ASSRT "
+            "(did you mean ARGOCD_CHAOS_TIMEOUT_ASSERT?); the harness reads ARGOCD_CHAOS_ARGOCD_VERSION, "
+            "ARGOCD_CHAOS_CACHE, ARGOCD_CHAOS_CLUSTER, *ARGOCD_CHAOS_TIMEOUT_CHAOS"
+        ]
+    )
+
+
+def test_known_variables_give_no_warning(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ARGOCD_CHAOS_TIMEOUT_ASSERT", "5")
+    pytester.makepyfile("def test_nothing(): pass")
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert "warning" not in result.stderr.str()
+
+
+def test_the_cli_warns_about_a_misspelt_variable_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness._cli import main
+
+    monkeypatch.setenv("ARGOCD_CHAOS_STATES", "/tmp")
+    assert main(["cluster", "status", "--name", "nope"]) == 3
+    assert capsys.readouterr().err.startswith(
+        "argocd-chaos: warning: ignoring unknown environment variable ARGOCD_CHAOS_STATES "
+        "(did you mean ARGOCD_CHAOS_STATE?)"
+    )
+
+
+def test_a_reports_dir_that_does_not_exist_yet_is_fine_and_not_created_early(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = run(pytester, "--reports-dir", "out/reports")
+    result.assert_outcomes(passed=1)
+    assert not (pytester.path / "out").exists()  # checked through its nearest existing parent
+
+
+def test_a_reports_dir_that_is_a_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    (pytester.path / "reports").write_text("not a directory")
+    result = run(pytester, "--reports-dir", "reports")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: --reports-dir reports cannot be created: */reports exists and is not a directory*"]
+    )
+    result.stdout.no_fnmatch_line("*test_nothing*")

@@ -13,6 +13,7 @@ from pathlib import Path
 import allure_commons
 import pytest
 
+from harness._redact import redact_text
 from harness._report import allure_claims
 from harness._report.ledger import ClaimRecorder, Ledger
 
@@ -105,5 +106,6 @@ def finish_allure(config: pytest.Config, ledger_md: Path | None, page: Path | No
 
 def write_environment(alluredir: Path, env: dict[str, str]) -> None:
     alluredir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{k}={v}".replace("\n", " ") for k, v in sorted(env.items())]
+    # Controller flags and argocd-cm values land here: a credential among them must not.
+    lines = [redact_text(f"{k}={v}".replace("\n", " ")) for k, v in sorted(env.items())]
     (alluredir / "environment.properties").write_text("\n".join(lines) + "\n")

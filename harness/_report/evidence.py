@@ -15,6 +15,7 @@ from kubernetes.client.exceptions import ApiException
 
 from harness import _kube
 from harness._argocd.observe import LiveObject, LiveState
+from harness._redact import redact_text
 
 _MAX_LOG_LINES = 400
 
@@ -100,7 +101,8 @@ def events(api: client.ApiClient, namespace: str, *, involving: str | None = Non
             continue
         when = e.last_timestamp or e.event_time or e.first_timestamp or e.metadata.creation_timestamp
         stamp = when.isoformat() if when else ""
-        rows.append((stamp, f"{stamp} {e.type} {obj.kind}/{obj.name} {e.reason}: {e.message}"))
+        line = f"{stamp} {e.type} {obj.kind}/{obj.name} {e.reason}: {e.message}"
+        rows.append((stamp, redact_text(line)))
     return [r for _, r in sorted(rows)]
 
 
@@ -114,7 +116,8 @@ def log_lines(path: Path, *, needles: Iterable[str], since_offset: int = 0) -> l
     except OSError:
         return []
     out = [line for line in data.decode(errors="replace").splitlines() if any(n in line for n in wanted)]
-    return out[-_MAX_LOG_LINES:]
+    # Component logs quote requests and errors verbatim; these lines go into reports.
+    return [redact_text(line) for line in out[-_MAX_LOG_LINES:]]
 
 
 def log_offset(path: Path) -> int:

@@ -28,9 +28,13 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Annotated, Any, Literal, NotRequired, TypeAlias, cast
+
+import pydantic
+from typing_extensions import TypedDict  # pydantic needs this TypedDict on Python < 3.12
 
 from harness._errors import HarnessError
+from harness._redact import redact_text
 
 __all__ = [
     "CLAIMS",
@@ -97,7 +101,9 @@ def to_json(value: object, *, _depth: int = 0) -> Json:
     if _depth > _MAX_DEPTH:
         return "<nested too deep>"
     depth = _depth + 1
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, str):
+        return redact_text(value)  # a credential inside a message or URL, not only under a secret key
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
@@ -110,7 +116,7 @@ def to_json(value: object, *, _depth: int = 0) -> Json:
     if isinstance(value, os.PathLike):
         return os.fsdecode(value)
     if isinstance(value, bytes | bytearray):
-        return bytes(value).decode("utf-8", errors="replace")
+        return redact_text(bytes(value).decode("utf-8", errors="replace"))
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         # Field by field rather than dataclasses.asdict, which deep-copies and fails on locks, clients
         # and other uncopyable members.
@@ -122,7 +128,7 @@ def to_json(value: object, *, _depth: int = 0) -> Json:
         return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
     if isinstance(value, list | tuple):
         return [to_json(v, _depth=depth) for v in value]
-    return repr(value)
+    return redact_text(repr(value))
 
 
 def _redacted_dict(items: Iterable[tuple[object, object]], depth: int) -> dict[str, Json]:
@@ -405,9 +411,67 @@ def load_ledger(path: Path) -> list[dict[str, Any]]:
         ) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LedgerError(f"cannot read the claims ledger {file}: {exc}") from exc
-    if not isinstance(data, list) or not all(isinstance(e, dict) and "id" in e for e in data):
-        raise LedgerError(f"{file} is not a claims ledger: expected a JSON list of claim objects")
-    return data
+    try:
+        _LEDGER_SHAPE.validate_python(data, strict=True)
+    except pydantic.ValidationError as exc:
+        raise LedgerError(f"{file} is not a claims ledger: {_shape_problem(data, exc)}") from None
+    return cast(list[dict[str, Any]], data)
+
+
+class _CheckShape(TypedDict):
+    statement: str
+    claimed: Any
+    observed: Any
+    agrees: bool
+    test: str
+
+
+class _TestShape(TypedDict):
+    nodeid: str
+    outcome: str
+
+
+class _EntryShape(TypedDict):
+    """One claim as `Ledger.entries` writes it; fields beyond `id` and `verdict` may be absent."""
+
+    id: Annotated[str, pydantic.StringConstraints(min_length=1)]
+    verdict: Verdict
+    title: NotRequired[str]
+    argocd_version: NotRequired[str]
+    tests: NotRequired[list[_TestShape]]
+    evidence: NotRequired[dict[str, dict[str, Any]]]
+    checks: NotRequired[list[_CheckShape]]
+
+
+# Checked before anything reads the entries: a ledger is an input (an artifact of another run, an
+# upgrade gate's baseline), and a wrong shape must be one error naming the field, not a traceback.
+_LEDGER_SHAPE = pydantic.TypeAdapter(list[_EntryShape])
+
+
+def _shape_problem(data: object, exc: pydantic.ValidationError) -> str:
+    """The first problem, as `claim C1 (entry 1): field checks[0].agrees: Input should be ...`."""
+    if not isinstance(data, list):
+        return f"expected a JSON list of claim objects, got {_json_type(data)}"
+    error = exc.errors()[0]
+    loc = list(error["loc"])
+    first = loc.pop(0) if loc else None
+    index = first if isinstance(first, int) else None
+    where = ""
+    if index is not None:
+        entry = data[index]
+        claim = entry.get("id") if isinstance(entry, dict) else None
+        where = f"claim {claim} (entry {index + 1})" if isinstance(claim, str) else f"entry {index + 1}"
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    if field:
+        where += f": field `{field}`"
+    value = error.get("input")
+    got = f" (got {_json_type(value)} {json.dumps(value)[:60]})" if error["type"] != "missing" else ""
+    return f"{where}: {error['msg']}{got}"
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
 
 
 def _check_summary(entry: Mapping[str, Any]) -> str:

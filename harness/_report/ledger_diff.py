@@ -43,6 +43,16 @@ class LedgerDiff:
     figures: list[tuple[str, str, str, Any, Any]] = field(default_factory=list)
 
     @property
+    def compared(self) -> list[str]:
+        """Claims that ran in both runs (a verdict other than not-run on each side).
+
+        A gate must not pass on no evidence: two ledgers where nothing ran, or where the runs share
+        no claim that ran, show no change only because they show nothing.
+        """
+        idle = ("not-run", "absent")
+        return [claim for claim, before, after in self.verdicts if before not in idle and after not in idle]
+
+    @property
     def changed(self) -> bool:
         """Whether a verdict or a check differs (figures never count)."""
         return bool(self.checks) or any(before != after for _, before, after in self.verdicts)
@@ -151,5 +161,11 @@ def format_ledger_diff(diff: LedgerDiff, before_label: str, after_label: str) ->
         lines += ["", "Measured figures (they vary from run to run; not counted as changes):"]
         for claim, test, path, b, a in diff.figures:
             lines.append(f"- {claim} {_test_name(test)} {path}: {_short(b)} -> {_short(a)}")
-    lines += ["", "Behaviour changed." if diff.changed else "No behaviour change."]
+    if diff.changed:
+        verdict = "Behaviour changed."
+    elif not diff.compared:
+        verdict = "Nothing to compare: no claim ran in both runs."
+    else:
+        verdict = "No behaviour change."
+    lines += ["", verdict]
     return "\n".join(lines) + "\n"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import allure
 import yaml
 
+from harness._redact import redact_text
 from harness._report import evidence as _evidence
 
 if TYPE_CHECKING:
@@ -27,12 +28,7 @@ def collect(app: AppUnderTest) -> dict[str, str]:
     bundle: dict[str, str] = {}
 
     def add(name: str, produce: object) -> None:
-        try:
-            value = produce() if callable(produce) else produce
-            text = value if isinstance(value, str) else yaml.safe_dump(value, sort_keys=False, width=120)
-        except Exception as exc:  # noqa: BLE001 - diagnostics must not mask the test failure
-            text = f"(could not collect: {type(exc).__name__}: {exc})"
-        bundle[name] = _evidence.truncate(text, _LIMIT)
+        bundle[name] = render(produce)
 
     add("application.yaml", lambda: app.api.sanitize_for_serialization(app.argocd.get_or_none(app.name)))
     add("operation-state", lambda: app.status().excerpt())
@@ -44,6 +40,21 @@ def collect(app: AppUnderTest) -> dict[str, str]:
         add(f"log-{component}", "\n".join(lines))
     add("git-log", lambda: "\n".join(app.repo.log()))
     return bundle
+
+
+def render(produce: object) -> str:
+    """One piece of the bundle as text: YAML for structures, credentials redacted, capped in size.
+
+    `produce` is the value or a function returning it; a function that raises gives a line saying
+    what could not be collected, because diagnostics must never mask the test's own failure.
+    """
+    try:
+        value = produce() if callable(produce) else produce
+        text = value if isinstance(value, str) else yaml.safe_dump(value, sort_keys=False, width=120)
+    except Exception as exc:  # noqa: BLE001 - diagnostics must not mask the test failure
+        text = f"(could not collect: {type(exc).__name__}: {exc})"
+    # Redacted here, once, so the Allure attachment and the pytest report section agree.
+    return _evidence.truncate(redact_text(text), _LIMIT)
 
 
 def attach(item: pytest.Item, bundle: dict[str, str]) -> None:

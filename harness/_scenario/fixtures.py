@@ -79,10 +79,9 @@ class FixtureApp:
         # Top-level files first, then each subfolder, all in name order.
         for f in sorted(d.rglob("*.yaml"), key=lambda p: (len(p.relative_to(d).parts), str(p))):
             rel = f.parent.relative_to(d).as_posix()
-            for x in yaml.safe_load_all(f.read_text()):
-                if isinstance(x, dict):
-                    docs.append(x)
-                    folders.append("" if rel == "." else rel)
+            for x in load_manifests(f):
+                docs.append(x)
+                folders.append("" if rel == "." else rel)
         return cls(name, docs, folders)
 
     def copy(self) -> FixtureApp:
@@ -263,6 +262,64 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 
 
 _QuotingDumper.add_representer(str, _represent_str)
+
+
+def load_manifests(path: Path) -> list[Obj]:
+    """The Kubernetes objects of one multi-document YAML file; empty documents are skipped.
+
+    Raises ConfigError naming the file and the document (its number, counted from 1, and the line it
+    starts on) for invalid YAML, a document that is not a mapping (a list or a scalar would otherwise
+    be dropped without a word), and an object without `apiVersion`, `kind` or a name: each would
+    fail much later, in git or in Argo CD, far from the file that caused it.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"fixture file {path} cannot be read: {exc}") from None
+    loader = yaml.SafeLoader(text)
+    loader.name = str(path)
+    docs: list[Obj] = []
+    done = 0  # documents read so far; an error is in the next one
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                break
+            doc = loader.construct_document(node)
+            done += 1
+            if doc is not None:
+                docs.append(_checked_object(path, done, node.start_mark.line + 1, doc))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = ", ".join(p for p in (exc.context, exc.problem) if p) or type(exc).__name__
+        raise ConfigError(
+            f"fixture file {path}: document {done + 1} is not valid YAML: {problem}{where}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"fixture file {path}: document {done + 1} is not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return docs
+
+
+def _checked_object(path: Path, number: int, line: int, doc: object) -> Obj:
+    where = f"fixture file {path}: document {number} (line {line})"
+    if not isinstance(doc, dict):
+        shape = "a list" if isinstance(doc, list) else f"a {type(doc).__name__} ({doc!r:.40})"
+        raise ConfigError(
+            f"{where} is {shape}, not a Kubernetes object: each document must be a mapping with "
+            "apiVersion, kind and metadata.name (or metadata.generateName)"
+        )
+    for key in ("apiVersion", "kind"):
+        if not isinstance(doc.get(key), str) or not doc[key].strip():
+            raise ConfigError(f"{where} has no `{key}`: every object needs apiVersion, kind and a name")
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
+        raise ConfigError(
+            f"{where} ({doc['kind']}) has no metadata.name or metadata.generateName: every object needs one"
+        )
+    return doc
 
 
 def _ident(doc: Obj) -> str:

@@ -386,3 +386,66 @@ def test_worker_ledgers_merge_into_one_like_a_single_run() -> None:
     assert merged.entries("v3.6.1")[0]["verdict"] == "partial"
     assert merged.observed_anything()
     assert not Ledger().observed_anything()
+
+
+# -- a ledger of the wrong shape: one error naming the file and the field (issue 10, item 5) ----------
+
+
+def _one_claim(**fields: object) -> list[dict[str, object]]:
+    entry: dict[str, object] = {"id": "C1", "verdict": "held", "checks": [], "tests": [], "evidence": {}}
+    entry.update(fields)
+    return [entry]
+
+
+@pytest.mark.parametrize(
+    ("entries", "where"),
+    [
+        (
+            _one_claim(checks="abc"),
+            'claim C1 (entry 1): field `checks`: Input should be a valid list (got a string "abc")',
+        ),
+        (
+            _one_claim(checks=5),
+            "claim C1 (entry 1): field `checks`: Input should be a valid list (got a number 5)",
+        ),
+        (
+            _one_claim(
+                checks=[{"statement": "s", "claimed": 1, "observed": 1, "agrees": "yes", "test": "t"}]
+            ),
+            "claim C1 (entry 1): field `checks[0].agrees`: Input should be a valid boolean",
+        ),
+        (
+            _one_claim(checks=[{"statement": "s"}]),
+            "claim C1 (entry 1): field `checks[0].claimed`: Field required",
+        ),
+        (
+            _one_claim(tests={"a": "passed"}),
+            "claim C1 (entry 1): field `tests`: Input should be a valid list",
+        ),
+        (_one_claim(evidence=[]), "claim C1 (entry 1): field `evidence`: Input should be a valid dictionary"),
+        (
+            _one_claim(evidence={"t": 5}),
+            "claim C1 (entry 1): field `evidence.t`: Input should be a valid dictionary",
+        ),
+        (
+            _one_claim(verdict="maybe"),
+            "claim C1 (entry 1): field `verdict`: Input should be 'held', 'partial'",
+        ),
+        ([{"verdict": "held"}], "entry 1: field `id`: Field required"),
+        ([{"id": 7, "verdict": "held"}], "entry 1: field `id`: Input should be a valid string"),
+        ({"checks": []}, "expected a JSON list of claim objects, got an object"),
+    ],
+)
+def test_load_ledger_of_the_wrong_shape_names_the_file_and_the_field(
+    tmp_path: Path, entries: object, where: str
+) -> None:
+    path = tmp_path / "claims.json"
+    path.write_text(json.dumps(entries), encoding="utf-8")
+    with pytest.raises(LedgerError) as info:
+        load_ledger(tmp_path)
+    assert str(info.value).startswith(f"{path} is not a claims ledger: {where}")
+
+
+def test_a_written_ledger_passes_the_shape_check(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.write(tmp_path, "v3.6.1")
+    assert [e["id"] for e in load_ledger(tmp_path)][:2] == ["C1", "C2"]

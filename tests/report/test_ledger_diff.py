@@ -142,3 +142,82 @@ def test_compare_with_a_missing_ledger_says_where_it_looked(
     new = _write(tmp_path, "new", ledger("v3.6.1", retries_again=False, gaps=[2.0]))
     assert main(["claims", "--reports", str(new), "--compare", str(tmp_path / "nope")]) != 0
     assert f"no claims ledger at {tmp_path / 'nope'}" in capsys.readouterr().err
+
+
+# -- a gate with nothing to compare, and ledgers of the wrong shape (issue 10) -----------------------
+
+
+def _not_run(version: str) -> list[dict[str, Any]]:
+    return Ledger().entries(version)  # every claim present, none ran
+
+
+def _only(claim: str, version: str) -> list[dict[str, Any]]:
+    led = Ledger()
+    led.recorder.check(claim, "s", claimed=1, observed=1, test=f"suites/t.py::test_{claim}")
+    led.record_test(claim, f"suites/t.py::test_{claim}", "passed")
+    return led.entries(version)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (_not_run("v3.6.0"), _not_run("v3.6.1")),  # both ledgers list every claim, all not-run
+        ([], []),  # two empty ledgers
+    ],
+    ids=["all-not-run", "empty"],
+)
+def test_fail_on_change_fails_when_there_was_nothing_to_compare(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    before: list[dict[str, Any]],
+    after: list[dict[str, Any]],
+) -> None:
+    old, new = _write(tmp_path, "old", before), _write(tmp_path, "new", after)
+    argv = ["claims", "--reports", str(new), "--compare", str(old)]
+    assert not diff_ledgers(before, after).changed  # nothing differs, because nothing ran
+
+    assert main([*argv, "--fail-on-change"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.out.endswith("Nothing to compare: no claim ran in both runs.\n")
+    assert captured.err == (
+        f"argocd-chaos: error: --fail-on-change: nothing to compare, no claim ran in both {old} and {new}; "
+        "a gate cannot pass without evidence: run the suites on both releases\n"
+    )
+    # Without the gate it is a report, not an error.
+    assert main(argv) == 0
+
+
+def test_claims_that_ran_on_one_side_only_are_a_change_not_nothing() -> None:
+    diff = diff_ledgers(_only("C1", "v3.6.0"), _only("C2", "v3.6.1"))
+    assert diff.compared == []
+    assert diff.changed
+    assert format_ledger_diff(diff, "old", "new").endswith("Behaviour changed.\n")
+
+
+def test_a_gate_over_one_common_claim_passes() -> None:
+    diff = diff_ledgers(_only("C1", "v3.6.0"), _only("C1", "v3.6.1"))
+    assert diff.compared == ["C1"]
+    assert not diff.changed
+
+
+@pytest.mark.parametrize("side", ["old", "new"])
+@pytest.mark.parametrize("checks", ["abc", 5])
+def test_compare_with_a_ledger_of_the_wrong_shape_is_one_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], side: str, checks: object
+) -> None:
+    good = ledger("v3.6.1", retries_again=False, gaps=[2.0])
+    bad = [{**good[0], "checks": checks}, *good[1:]]
+    old = _write(tmp_path, "old", bad if side == "old" else good)
+    new = _write(tmp_path, "new", bad if side == "new" else good)
+
+    code = main(["claims", "--reports", str(new), "--compare", str(old), "--fail-on-change"])
+
+    assert code == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    broken = (old if side == "old" else new) / "claims.json"
+    assert captured.err.startswith(
+        f"argocd-chaos: error: {broken} is not a claims ledger: claim C1 (entry 1): field `checks`: "
+    )
+    assert captured.err.count("\n") == 1

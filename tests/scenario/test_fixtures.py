@@ -357,3 +357,57 @@ def test_number_like_strings_are_written_quoted_for_go_yaml() -> None:
     assert 'hex: "0x1f"' in text
     assert "word: abc" in text
     assert yaml.safe_load(text)["metadata"]["labels"]["id"] == "975e77"
+
+
+# Bad fixture files: one ConfigError naming the file and the document (issue 10, item 4)
+
+_GOOD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: good\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "document", "problem"),
+    [
+        ("apiVersion: v1\nkind: [ConfigMap\n", "document 1 is not valid YAML", "at line 3, column 1"),
+        (
+            _GOOD + "---\n" + "kind: Job\n  metadata: x\n",
+            "document 2 is not valid YAML",
+            "at line 7, column 11",
+        ),
+        (_GOOD + "---\n- a\n- b\n", "document 2 (line 6) is a list", "not a Kubernetes object"),
+        ("just a string\n", "document 1 (line 1) is a str ('just a string')", "not a Kubernetes object"),
+        ("42\n", "document 1 (line 1) is a int (42)", "not a Kubernetes object"),
+        (
+            _GOOD + "---\napiVersion: batch/v1\nmetadata:\n  name: hook\n",
+            "document 2 (line 6) has no `kind`",
+            "every object needs apiVersion, kind and a name",
+        ),
+        ("kind: Job\nmetadata: {name: x}\n", "document 1 (line 1) has no `apiVersion`", "apiVersion"),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {}\n",
+            "document 1 (line 1) (Pod) has no metadata.name",
+            "or metadata.generateName",
+        ),
+    ],
+)
+def test_bad_fixture_document_is_one_config_error_naming_file_and_document(
+    tmp_path: Path, text: str, document: str, problem: str
+) -> None:
+    app = tmp_path / "broken"
+    app.mkdir()
+    (app / "01-ok.yaml").write_text(_GOOD)
+    (app / "02-bad.yaml").write_text(text)
+
+    with pytest.raises(ConfigError) as info:
+        FixtureApp.load("broken", tmp_path)
+
+    message = str(info.value)
+    assert message.startswith(f"fixture file {app / '02-bad.yaml'}: {document}")
+    assert problem in message
+    assert "<unicode string>" not in message
+
+
+def test_empty_documents_are_skipped_not_errors(tmp_path: Path) -> None:
+    app = tmp_path / "sparse"
+    app.mkdir()
+    (app / "a.yaml").write_text("---\n" + _GOOD + "---\n---\n# only a comment\n")
+    assert [d["metadata"]["name"] for d in FixtureApp.load("sparse", tmp_path).docs] == ["good"]

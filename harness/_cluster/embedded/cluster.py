@@ -7,6 +7,7 @@ directory after the processes are gone leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -17,9 +18,11 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired
 
+import pydantic
 from kubernetes import client
+from typing_extensions import TypedDict  # pydantic needs this TypedDict on Python < 3.12
 
 from harness._argocd import seed as _seed
 from harness._argocd.canary import Canary
@@ -32,7 +35,7 @@ from harness._cluster.embedded import process as proc
 from harness._cluster.embedded.parallel import run_concurrently
 from harness._cluster.embedded.ports import free_ports, require_free
 from harness._cluster.lease import name_lock
-from harness._errors import ClusterSetupError, ConfigError
+from harness._errors import ClusterSetupError, ConfigError, HarnessError
 from harness._kube import api_client, apply, apply_all, dynamic_client
 from harness._paths import state_root
 from harness._wait import Expectation, Outcome, expect
@@ -72,6 +75,71 @@ def validate_name(name: str) -> str:
             "starting and ending with a letter or digit."
         )
     return name
+
+
+class StateFileError(HarnessError):
+    """A cluster's `cluster.json` cannot be used (corrupt, empty, or written by an older version).
+
+    `running` lists the processes still writing into the cluster's state directory, so the caller
+    can tell stale state (safe to remove) from a cluster that still runs without a usable record.
+    """
+
+    def __init__(self, name: str, path: Path, problem: str, running: list[proc.ProcessRecord]) -> None:
+        self.name = name
+        self.path = path
+        self.problem = problem
+        self.running = running
+        pids = ", ".join(f"{r.name} pid {r.pid}" for r in running)
+        alive = (
+            f"; {len(running)} of its processes still run ({pids})"
+            if running
+            else "; none of its processes runs"
+        )
+        super().__init__(
+            f"cluster {name!r}: its state file {path} {problem}{alive}. "
+            f"`argocd-chaos cluster down --name {name}` stops what it finds and removes {path.parent}"
+        )
+
+
+class _StateShape(TypedDict):
+    """What `_save` writes and `attach` needs; `options` is absent in files of older versions."""
+
+    components: dict[str, proc.ProcessRecord]
+    build_root: str
+    versions: BuildVersions
+    ports: dict[str, int]
+    options: NotRequired[dict[str, Any]]
+    booted: NotRequired[bool]
+
+
+_STATE_SHAPE = pydantic.TypeAdapter(_StateShape)
+
+
+def read_state(name: str, path: Path) -> _StateShape:
+    """Parse and check a cluster.json; raise StateFileError naming the file and the field."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise StateFileError(name, path, f"cannot be read ({exc.strerror})", _found(path.parent)) from None
+    if not raw.strip():
+        raise StateFileError(name, path, "is empty", _found(path.parent))
+    try:
+        # JSON mode: strict types, and the dataclasses are built from JSON objects.
+        return _STATE_SHAPE.validate_json(raw, strict=True)
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"])
+        where = f"field `{field}`: " if field else ""
+        problem = (
+            f"is not valid JSON ({err['msg']})"
+            if err["type"] == "json_invalid"
+            else f"is not a state file this version can read: {where}{err['msg']}"
+        )
+        raise StateFileError(name, path, problem, _found(path.parent)) from None
+
+
+def _found(state_dir: Path) -> list[proc.ProcessRecord]:
+    return proc.writing_into(state_dir / "logs") if state_dir.is_dir() else []
 
 
 @dataclass
@@ -130,19 +198,45 @@ class EmbeddedCluster:
     # -- attach ----------------------------------------------------------------------------------------
     @classmethod
     def attach(cls, name: str) -> EmbeddedCluster | None:
-        """The running cluster of that name, or None if there is none (or only stale state)."""
+        """The cluster of that name as its state file records it, or None if it has no state file.
+
+        Raises StateFileError when the file is there but cannot be used; `remove` cleans up then.
+        """
         sd = state_root() / validate_name(name)
-        if not (sd / "cluster.json").is_file():
+        if not (sd / "cluster.json").exists():
             return None
-        records, extra = proc.load_records(sd / "cluster.json")
-        build = Build(Path(str(extra["build_root"])), BuildVersions(**extra["versions"]))  # type: ignore[arg-type]
-        c = cls(name, build, sd)
-        c.records = records
-        c.ports = {k: int(v) for k, v in dict(extra["ports"]).items()}  # type: ignore[call-overload]
-        c.options = EmbeddedOptions(**extra.get("options", {}))  # type: ignore[arg-type]
+        state = read_state(name, sd / "cluster.json")
+        c = cls(name, Build(Path(state["build_root"]), state["versions"]), sd)
+        c.records = dict(state["components"])
+        c.ports = dict(state["ports"])
+        # Options a newer or older version wrote and this one does not know are left out.
+        known = {f.name for f in dataclasses.fields(EmbeddedOptions)}
+        c.options = EmbeddedOptions(**{k: v for k, v in state.get("options", {}).items() if k in known})
         # State written before the flag existed belongs to clusters that finished booting.
-        c.booted = bool(extra.get("booted", True))
+        c.booted = state.get("booted", True)
         return c
+
+    @classmethod
+    def remove(cls, name: str) -> bool:
+        """Stop every process of cluster `name` and remove its state directory, whatever state it is in.
+
+        Works from a readable state file, an unreadable one, or none (the processes are also found
+        by the log files they write into). Returns whether there was anything to remove; raises
+        HarnessError if the directory could not be removed.
+        """
+        sd = state_root() / validate_name(name)
+        if not sd.exists():
+            return False
+        try:
+            cluster = cls.attach(name)
+        except StateFileError:
+            cluster = None
+        if cluster is None:  # no usable record: stop what writes into the logs, then remove the dir
+            cluster = cls(name, Build(sd, BuildVersions("", "", "", "")), sd)
+        cluster.down()
+        if sd.exists():
+            raise HarnessError(f"cluster {name!r}: its processes are stopped, but {sd} could not be removed")
+        return True
 
     def running(self) -> dict[str, bool]:
         return {n: r.alive() for n, r in self.records.items()}
@@ -160,7 +254,7 @@ class EmbeddedCluster:
         return self
 
     def _up_locked(self, out: Say) -> None:
-        existing = EmbeddedCluster.attach(self.name) if (self.state_dir / "cluster.json").exists() else None
+        existing = self._previous_state(out)
         if existing and any(existing.running().values()):
             raise ConfigError(
                 f"cluster {self.name!r} is already running ({self.state_dir}); reuse it, stop it with "
@@ -186,6 +280,19 @@ class EmbeddedCluster:
         self._save()
         out(f"cluster {self.name!r} is up in {self.timings['total']:.1f}s")
 
+    def _previous_state(self, out: Say) -> EmbeddedCluster | None:
+        """What an earlier cluster of this name left; unreadable state whose processes are gone is removed."""
+        if not (self.state_dir / "cluster.json").exists():
+            return None
+        try:
+            return EmbeddedCluster.attach(self.name)
+        except StateFileError as exc:
+            if exc.running:
+                raise ConfigError(str(exc)) from None
+            out(f"removing unreadable state of cluster {self.name!r} at {self.state_dir} ({exc.problem})")
+            EmbeddedCluster.remove(self.name)
+            return None
+
     def down(self) -> None:
         """Stop every process (reverse start order) and remove the state directory."""
         self._stop_processes()
@@ -193,14 +300,16 @@ class EmbeddedCluster:
 
     def _stop_processes(self) -> None:
         # The state file is the truth: a component restarted through another handle (a chaos test
-        # attaching by name, the CLI) has a new pid that only the file knows.
+        # attaching by name, the CLI) has a new pid that only the file knows. Processes writing into
+        # the log directory count too: the file may be unreadable, or lag behind a start.
         known = {(r.pid, r.start_ticks): r for r in self.records.values()}
         if self.state_file.is_file():
             try:
-                on_disk, _ = proc.load_records(self.state_file)
-            except (OSError, ValueError, TypeError):
+                on_disk = read_state(self.name, self.state_file)["components"]
+            except StateFileError:
                 on_disk = {}
             known.update({(r.pid, r.start_ticks): r for r in on_disk.values()})
+        known.update({(r.pid, r.start_ticks): r for r in _found(self.state_dir)})
         order = {n: i for i, n in enumerate(COMPONENTS)}
         for rec in sorted(known.values(), key=lambda r: order.get(r.name, -1), reverse=True):
             proc.terminate(rec)

@@ -198,7 +198,11 @@ def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)
     except ProcessLookupError:
-        return
+        # Not a group leader (a process found by its log file rather than started here): itself only.
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
     except PermissionError:
         os.kill(pid, sig)
 
@@ -225,3 +229,32 @@ def load_records(path: Path) -> tuple[dict[str, ProcessRecord], dict[str, object
     data = json.loads(path.read_text())
     comps = {k: ProcessRecord(**v) for k, v in data.pop("components", {}).items()}
     return comps, data
+
+
+def writing_into(directory: Path) -> list[ProcessRecord]:
+    """Live processes of this user whose stdout or stderr is a file under `directory`.
+
+    Every component's output goes to `<state dir>/logs/<name>.log`, so this finds a cluster's
+    processes even when its state file is lost, truncated or from an older version: `cluster down`
+    must be able to clean up what it finds, not only what a readable file lists. Processes of other
+    users are not visible here (their /proc fd links cannot be read), which is also what may be
+    signalled.
+    """
+    root = directory.resolve()
+    found: list[ProcessRecord] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        for fd in ("1", "2"):
+            try:
+                target = Path(os.readlink(entry / "fd" / fd))
+            except OSError:
+                continue
+            if target.is_relative_to(root):
+                pid = int(entry.name)
+                ticks = _start_ticks(pid)
+                if ticks >= 0 and not _is_zombie(pid):
+                    name = target.stem if target.suffix == ".log" else f"pid {pid}"
+                    found.append(ProcessRecord(name, pid, ticks, [], str(target)))
+                break
+    return found

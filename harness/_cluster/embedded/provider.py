@@ -6,11 +6,11 @@ import shutil
 
 from harness._build.binaries import ensure_build
 from harness._build.versions import normalise_version
-from harness._cluster.embedded.cluster import EmbeddedCluster, EmbeddedOptions
+from harness._cluster.embedded.cluster import EmbeddedCluster, EmbeddedOptions, StateFileError
 from harness._cluster.endpoint import LOOPBACK
 from harness._cluster.provider import ClusterHandle, Provider, configured_webhook_endpoint, say
 from harness._config import HarnessConfig
-from harness._errors import ConfigError
+from harness._errors import ConfigError, HarnessError
 from harness._paths import state_root
 
 
@@ -19,7 +19,10 @@ class EmbeddedProvider(Provider):
         self.cluster: EmbeddedCluster | None = None
 
     def acquire(self, cfg: HarnessConfig) -> ClusterHandle:
-        existing = EmbeddedCluster.attach(cfg.cluster_name)
+        try:
+            existing = EmbeddedCluster.attach(cfg.cluster_name)
+        except StateFileError:
+            existing = None  # `up` removes unreadable state, or says which processes still run
         owned = True
         if existing and existing.booted and all(existing.running().values()):
             _check_reusable(existing, cfg)
@@ -78,12 +81,12 @@ class EmbeddedProvider(Provider):
         return cluster is not None and cluster.booted and all(cluster.running().values())
 
     def reap(self, cfg: HarnessConfig) -> None:
+        # `remove` works from any state file, or none: it also stops the processes found writing
+        # into the cluster's logs, which is what a session killed mid-boot may not have recorded.
         try:
-            cluster = EmbeddedCluster.attach(cfg.cluster_name)
-        except Exception:  # noqa: BLE001 - an unreadable state file must not stop the clean-up
-            cluster = None
-        if cluster is not None:
-            cluster.down()
+            EmbeddedCluster.remove(cfg.cluster_name)
+        except HarnessError as exc:
+            say(f"argocd-chaos: warning: {exc}")
         shutil.rmtree(state_root() / cfg.cluster_name, ignore_errors=True)
 
 

@@ -42,6 +42,7 @@ from harness._cluster.real_repos import RealClusterRepos
 from harness._config import HarnessConfig
 from harness._errors import ClusterSetupError, ConfigError, HarnessError
 from harness._paths import PROJECT_ROOT, state_root
+from harness._redact import redact_tree
 
 KIND_VERSION: Final = "v0.33.0"
 KIND_NODE_IMAGE: Final = (
@@ -333,6 +334,8 @@ class KindProvider(RealClusterRepos, Provider):
         if p.returncode != 0:
             say(f"argocd-chaos: warning: `{' '.join(argv)}` failed: {_last_line(p.stderr)}")
             return None
+        # The dump holds every node and pod log verbatim and is uploaded with the reports.
+        redact_tree(dest)
         say(f"argocd-chaos: kind logs exported to {dest}")
         return dest
 
