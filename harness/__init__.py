@@ -5,7 +5,12 @@ The stable public API; everything else lives in private modules and may change.
 
 from harness._argocd.driver import AppSpec as AppSpec
 from harness._argocd.driver import ArgoCD as ArgoCD
+from harness._argocd.driver import OperationInProgress as OperationInProgress
+from harness._argocd.driver import SyncRetry as SyncRetry
+from harness._argocd.observe import AppResource as AppResource
 from harness._argocd.observe import AppStatus as AppStatus
+from harness._argocd.observe import LiveObject as LiveObject
+from harness._argocd.observe import LiveState as LiveState
 from harness._argocd.observe import OperationState as OperationState
 from harness._argocd.observe import ResourceResult as ResourceResult
 from harness._build.binaries import Build as Build
@@ -24,7 +29,10 @@ from harness._errors import ConfigError as ConfigError
 from harness._errors import HarnessError as HarnessError
 from harness._report.claims_plugin import ClaimContext as ClaimContext
 from harness._scenario.app import AppUnderTest as AppUnderTest
+from harness._scenario.app import SyncRequest as SyncRequest
 from harness._scenario.fixtures import FixtureApp as FixtureApp
+from harness._scenario.fixtures import OutcomeAnnotations as OutcomeAnnotations
+from harness._scenario.settings import ArgoCDSettings as ArgoCDSettings
 from harness._scenario.timeline import Timeline as Timeline
 from harness._wait import ConsistencyError as ConsistencyError
 from harness._wait import Expectation as Expectation

@@ -6,9 +6,11 @@ lets one code path create or update any kind without per-kind API classes.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kubernetes import client, config, dynamic
 from kubernetes.client.exceptions import ApiException
@@ -54,6 +56,70 @@ def get_or_none(
 ) -> Any | None:
     try:
         return resource(dyn, api_version, kind).get(name=name, namespace=namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+@dataclass(frozen=True)
+class ApiResource:
+    """One kind an API group version serves: its plural path segment and its scope."""
+
+    api_version: str
+    kind: str
+    plural: str
+    namespaced: bool
+
+
+def _get(api: client.ApiClient, path: str) -> Obj:
+    """GET one API path and decode the JSON; raises `ApiException` on a non-2xx answer.
+
+    Works for any kind without the dynamic client's discovery cache file.
+    """
+    method, url, headers, _, _ = api.param_serialize(
+        "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+    )
+    resp = api.call_api(method, url, header_params=headers)
+    resp.read()
+    if not 200 <= resp.status < 300:
+        raise ApiException(status=resp.status, reason=resp.reason)
+    return cast(Obj, json.loads(resp.data or b"{}"))
+
+
+def discover(api: client.ApiClient, api_version: str) -> dict[str, ApiResource]:
+    """`kind -> ApiResource` for every listable top-level resource of one group version."""
+    path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    out: dict[str, ApiResource] = {}
+    for r in _get(api, path).get("resources") or []:
+        if "/" in r.get("name", "") or "list" not in (r.get("verbs") or []):
+            continue
+        out[r["kind"]] = ApiResource(api_version, r["kind"], r["name"], bool(r.get("namespaced")))
+    return out
+
+
+def _path(res: ApiResource, namespace: str | None) -> str:
+    base = "/api/v1" if res.api_version == "v1" else f"/apis/{res.api_version}"
+    if res.namespaced and namespace:
+        return f"{base}/namespaces/{namespace}/{res.plural}"
+    return f"{base}/{res.plural}"
+
+
+def list_objects(api: client.ApiClient, res: ApiResource, namespace: str | None = None) -> list[Obj]:
+    """Every object of that resource (in `namespace` when it is namespaced), as plain dicts."""
+    items = _get(api, _path(res, namespace)).get("items") or []
+    for it in items:
+        # Lists leave apiVersion and kind off their items.
+        it.setdefault("apiVersion", res.api_version)
+        it.setdefault("kind", res.kind)
+    return list(items)
+
+
+def get_object(
+    api: client.ApiClient, res: ApiResource, name: str, namespace: str | None = None
+) -> Obj | None:
+    try:
+        return _get(api, f"{_path(res, namespace)}/{name}")
     except ApiException as exc:
         if exc.status == 404:
             return None

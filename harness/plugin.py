@@ -57,6 +57,7 @@ from harness._report.ledger import Ledger
 from harness._scenario import diagnostics as _diagnostics
 from harness._scenario import schedule
 from harness._scenario.app import AppUnderTest
+from harness._scenario.settings import ArgoCDSettings, settings_for
 from harness._signals import install_sigterm_handler
 
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
@@ -174,7 +175,7 @@ def _session_identity(config: pytest.Config) -> _session.SessionIdentity:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "claim(id): the claim (C1..C11) a suite test checks")
+    config.addinivalue_line("markers", "claim(id): the claim (C1..C13) a suite test checks")
     config.addinivalue_line(
         "markers",
         "exclusive(reason): the test changes the cluster for every scenario (restarts a component, "
@@ -438,6 +439,30 @@ def _cluster_access(request: pytest.FixtureRequest) -> Iterator[None]:
     exclusive = request.node.get_closest_marker("exclusive") is not None
     with cluster_access(handle.name, exclusive=exclusive):
         yield
+
+
+@pytest.fixture
+def argocd_settings(
+    request: pytest.FixtureRequest, chaos_cluster: ClusterHandle, chaos_config: HarnessConfig
+) -> Iterator[ArgoCDSettings]:
+    """Change `argocd-cm` for this test only (`ArgoCDSettings.set`); restored at teardown.
+
+    Every app on the cluster sees the change, so the test must be marked `exclusive`.
+    """
+    if request.node.get_closest_marker("exclusive") is None:
+        raise pytest.UsageError(
+            f"{request.node.nodeid}: argocd_settings changes argocd-cm for every app on the cluster; "
+            'mark the test @pytest.mark.exclusive("changes argocd-cm")'
+        )
+    api = chaos_cluster.api_client()
+    settings = settings_for(chaos_cluster, api)
+    try:
+        yield settings
+    finally:
+        try:
+            settings.restore()
+        finally:
+            api.close()
 
 
 @pytest.fixture

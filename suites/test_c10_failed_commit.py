@@ -30,7 +30,7 @@ def test_drift_after_a_failed_sync_is_not_healed_until_a_new_commit(
 
         app.commit_revision(2, FixtureApp.load("selfheal"))
         app.argocd.refresh(app.name)
-        fixed = app.wait_operation("Succeeded", after=failed.started_at)
+        fixed = app.wait_operation("Succeeded", after=failed)
     healed = app.core.read_namespaced_config_map("app-config", app.namespace)
 
     claim.evidence("failed_operation", {"message": failed.message, "hooks": failed.hooks()})

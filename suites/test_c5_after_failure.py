@@ -55,10 +55,9 @@ def test_automated_sync_retries_within_the_operation_then_stops(
         expect_consistently(nothing_new_happens(app, timeline), for_=QUIET_WINDOW, every=2.0)
         quiet = app.status()
 
-        failed_at = app.current_started_at()
         app.commit_revision(2, fixture)  # the fix: the hook succeeds again
         app.argocd.refresh(app.name)
-        fixed = app.wait_operation("Succeeded", after=failed_at)
+        fixed = app.wait_operation("Succeeded", after=op)
     summary = timeline.summary()
 
     attempt_gaps = gaps([a.first_seen for a in attempts])

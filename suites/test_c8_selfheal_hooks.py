@@ -21,7 +21,7 @@ def test_self_heal_sync_after_drift(
         first = app.wait_operation("Succeeded", after="")
         runs_before = timeline.job_runs()
         drifted_at = drift.set_data("app-config", setting="edited-by-hand")
-        heal = app.wait_operation("Succeeded", after=first.started_at)
+        heal = app.wait_operation("Succeeded", after=first)
     runs_after = timeline.job_runs(since=drifted_at)
     cm = app.core.read_namespaced_config_map("app-config", app.namespace)
 

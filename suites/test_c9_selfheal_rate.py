@@ -24,11 +24,11 @@ def test_gaps_between_consecutive_self_heal_syncs(
     delays: list[float] = []
     with Timeline(app.api, app.name, app.namespace) as timeline:
         deploy_self_healing(app, FixtureApp.load("selfheal"))
-        previous = app.wait_operation("Succeeded", after="").started_at
+        previous = app.wait_operation("Succeeded", after="")
         for i in range(DRIFTS):
             # Drift again as soon as the previous heal is done: the fastest a loop can go.
             drifted_at = drift.set_data("app-config", setting=f"drift-{i}")
-            previous = app.wait_operation("Succeeded", after=previous, timeout=HEAL_TIMEOUT).started_at
+            previous = app.wait_operation("Succeeded", after=previous, timeout=HEAL_TIMEOUT)
             heal = timeline.operations()[-1]
             delays.append(round(heal.first_seen - drifted_at, 2))
     heals = timeline.operations()[1:]

@@ -70,6 +70,13 @@ class GitRepo:
         self._git("commit", "-q", "--allow-empty", "-m", message)
         return self.head()
 
+    def tag(self, name: str, revision: str = "HEAD") -> str:
+        """Tag `revision` (moving the tag if it exists, as a re-released tag would) and return its commit."""
+        if not name or name.startswith("-") or any(c in name for c in " ~^:?*[\\"):
+            raise HarnessError(f"{name!r} is not a valid git tag name")
+        self._git("tag", "-f", name, revision)
+        return self._git("rev-list", "-n", "1", name)
+
     def head(self) -> str:
         return self._git("rev-parse", "HEAD")
 

@@ -27,6 +27,7 @@ class ClaimText:
 _PHASES = "Phase failures"
 _HOOKS = "Hook objects and delete policies"
 _HEAL = "Self-heal"
+_DELETE = "Deletion hooks"
 
 CLAIM_TEXTS: dict[str, ClaimText] = {
     "C1": ClaimText(
@@ -98,6 +99,18 @@ CLAIM_TEXTS: dict[str, ClaimText] = {
         "Drift loops",
         "A mutating webhook that keeps injecting a field that self-heal keeps reverting makes the hooks "
         "fire on every cycle with no real change; ignoreDifferences on that field ends the loop.",
+    ),
+    "C12": ClaimText(
+        _DELETE,
+        "PreDelete",
+        "A PreDelete hook runs before the app's resources are deleted; when it fails, deletion is blocked "
+        "until the hook is fixed in Git. (PreDelete hooks exist from Argo CD v3.3 on.)",
+    ),
+    "C13": ClaimText(
+        _DELETE,
+        "PostDelete",
+        "PostDelete hooks run after the app's resources are gone and are left behind unless a delete "
+        "policy removes them. (PostDelete hooks exist from Argo CD v2.10 on.)",
     ),
 }
 

@@ -11,30 +11,84 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
+from harness import _kube
 from harness._argocd.observe import LiveObject, LiveState
 from harness._redact import redact_text
 
 _MAX_LOG_LINES = 400
 
 
-def live_state(api: client.ApiClient, namespace: str) -> LiveState:
-    core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
-    objs: list[LiveObject] = []
-    listing: tuple[tuple[str, list[Any]], ...] = (
-        ("ConfigMap", core.list_namespaced_config_map(namespace).items),
-        ("Secret", core.list_namespaced_secret(namespace).items),
-        ("Service", core.list_namespaced_service(namespace).items),
-        ("Deployment", apps.list_namespaced_deployment(namespace).items),
-        ("Job", batch.list_namespaced_job(namespace).items),
-        ("Pod", core.list_namespaced_pod(namespace).items),
-    )
-    for kind, items in listing:
-        for it in items:
-            if kind == "ConfigMap" and it.metadata.name == "kube-root-ca.crt":
-                continue  # created by the controller manager in every namespace
-            objs.append(LiveObject.from_k8s(kind, it))
-    return LiveState(tuple(sorted(objs, key=lambda o: (o.kind, o.name))))
+#: Kinds every live() lists in the app's namespace, whether or not the manifests name them: what
+#: hooks and their controllers create (Pods of Jobs) and what hook manifests commonly hold.
+DEFAULT_KINDS: tuple[tuple[str, str], ...] = (
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "Service"),
+    ("v1", "ServiceAccount"),
+    ("v1", "Pod"),
+    ("apps/v1", "Deployment"),
+    ("batch/v1", "Job"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+)
+
+
+class Discovery:
+    """`(apiVersion, kind) -> ApiResource`, asked of the API server once per group version."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self._groups: dict[str, dict[str, _kube.ApiResource]] = {}
+
+    def get(self, api_version: str, kind: str) -> _kube.ApiResource | None:
+        if api_version not in self._groups:
+            try:
+                self._groups[api_version] = _kube.discover(self.api, api_version)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                self._groups[api_version] = {}  # a group the cluster does not serve (yet)
+        return self._groups[api_version].get(kind)
+
+
+def live_state(
+    api: client.ApiClient,
+    namespace: str,
+    *,
+    kinds: Iterable[tuple[str, str]] = DEFAULT_KINDS,
+    named: Iterable[tuple[str, str, str, str]] = (),
+    discovery: Discovery | None = None,
+) -> LiveState:
+    """Objects of every `(apiVersion, kind)` in `namespace`, plus each `(apiVersion, kind, namespace, name)`.
+
+    Namespaced kinds are listed in `namespace`; cluster-scoped kinds in `kinds` and every entry of
+    `named` (e.g. the app's own Namespace, a ClusterRole) are read by name, since listing them would
+    show other tests' objects. A kind the cluster does not serve is left out.
+    """
+    disc = discovery or Discovery(api)
+    seen: dict[tuple[str, str, str], LiveObject] = {}
+
+    def add(obj: dict[str, Any]) -> None:
+        if obj.get("kind") == "ConfigMap" and (obj.get("metadata") or {}).get("name") == "kube-root-ca.crt":
+            return  # created by the controller manager in every namespace
+        o = LiveObject.from_dict(obj)
+        seen[(o.kind, o.namespace, o.name)] = o
+
+    for api_version, kind in dict.fromkeys(kinds):
+        res = disc.get(api_version, kind)
+        if res is not None and res.namespaced:
+            for obj in _kube.list_objects(api, res, namespace):
+                add(obj)
+    for api_version, kind, ns, name in dict.fromkeys(named):
+        res = disc.get(api_version, kind)
+        if res is None:
+            continue
+        found = _kube.get_object(api, res, name, (ns or namespace) if res.namespaced else None)
+        if found is not None:
+            add(found)
+    return LiveState(tuple(sorted(seen.values(), key=lambda o: (o.kind, o.namespace, o.name))))
 
 
 def events(api: client.ApiClient, namespace: str, *, involving: str | None = None) -> list[str]:

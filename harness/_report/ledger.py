@@ -65,6 +65,8 @@ CLAIMS: dict[str, str] = {
     "C9": "Self-heal syncs are spaced by a default 5 s gap",
     "C10": "Self-heal does not retry a sync that already failed on the same commit",
     "C11": "A mutating webhook fighting self-heal fires hooks every cycle; ignoreDifferences stops it",
+    "C12": "A PreDelete hook runs before the resources are deleted; failing, it blocks deletion until fixed",
+    "C13": "PostDelete hooks run once the resources are gone and stay unless a delete policy removes them",
 }
 
 Verdict: TypeAlias = Literal["held", "partial", "disproved", "not-run", "not-applicable"]
@@ -358,7 +360,7 @@ class Ledger:
     def entries(self, argocd_version: str) -> list[dict[str, Any]]:
         """Return one JSON-ready dict per claim, sorted by number.
 
-        C1..C11 are always present, so a claim that no test reached shows as ``not-run`` instead of
+        C1..C13 are always present, so a claim that no test reached shows as ``not-run`` instead of
         silently dropping out of the report; ids that tests used but CLAIMS lacks are kept too.
         """
         result: list[dict[str, Any]] = []

@@ -8,7 +8,9 @@ typed edits that fail loudly when they do not find what they were meant to chang
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -27,12 +29,44 @@ SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 Obj = dict[str, Any]
 
 
+#: A duration that outlives any test: a pod with it runs until it is deleted ("hangs").
+HANG = "87600h"
+
+
+class OutcomeAnnotations:
+    """The pod annotations KWOK plays a hook pod out from (README, "Hook outcomes"), by name.
+
+    `OUTCOME` takes "succeed" or "fail"; `EXIT_CODE` the exit code of a failing pod; `DURATION` and
+    `START_DELAY` Go durations; `SWITCH` an outcome switch's name; `HANG` is the duration that makes a
+    pod run until deleted. `FixtureApp.with_hook_outcome` writes them; use these names to read them.
+    """
+
+    OUTCOME = stages.OUTCOME
+    EXIT_CODE = stages.EXIT_CODE
+    DURATION = stages.DURATION
+    START_DELAY = stages.START_DELAY
+    SWITCH = stages.SWITCH
+    HANG = HANG
+
+
+_POD_KINDS = ("Job", "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "CronJob")
+
+
 @dataclass
 class FixtureApp:
-    """The manifests of one fixture app, as one revision of its git repository."""
+    """The manifests of one fixture app, as one revision of its git repository.
+
+    `folders[i]` is the folder (relative, "" for the top) `docs[i]` lives in, so nested fixture
+    folders (`fixtures/<name>/hooks/*.yaml`) are committed with the same layout.
+    """
 
     name: str
     docs: list[Obj]
+    folders: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if len(self.folders) < len(self.docs):
+            self.folders = [*self.folders, *[""] * (len(self.docs) - len(self.folders))]
 
     @classmethod
     def load(cls, name: str, root: Path | None = None) -> FixtureApp:
@@ -41,12 +75,57 @@ class FixtureApp:
             known = sorted(p.name for p in (root or FIXTURES_DIR).iterdir() if p.is_dir())
             raise ConfigError(f"no fixture app {name!r} in {d.parent}; known: {', '.join(known)}")
         docs: list[Obj] = []
-        for f in sorted(d.glob("*.yaml")):
-            docs += load_manifests(f)
-        return cls(name, docs)
+        folders: list[str] = []
+        # Top-level files first, then each subfolder, all in name order.
+        for f in sorted(d.rglob("*.yaml"), key=lambda p: (len(p.relative_to(d).parts), str(p))):
+            rel = f.parent.relative_to(d).as_posix()
+            for x in load_manifests(f):
+                docs.append(x)
+                folders.append("" if rel == "." else rel)
+        return cls(name, docs, folders)
 
     def copy(self) -> FixtureApp:
-        return FixtureApp(self.name, copy.deepcopy(self.docs))
+        return FixtureApp(self.name, copy.deepcopy(self.docs), list(self.folders))
+
+    # -- any kind ---------------------------------------------------------------------------------------
+    def with_object(self, doc: Obj, folder: str = "") -> Self:
+        """Add an object of any kind (validated: apiVersion, kind and a name are required)."""
+        meta = doc.get("metadata") or {}
+        if (
+            not doc.get("apiVersion")
+            or not doc.get("kind")
+            or not (meta.get("name") or meta.get("generateName"))
+        ):
+            raise ConfigError(
+                f"an object needs apiVersion, kind and metadata.name (or generateName); got {doc!r}"
+            )
+        self.docs.append(copy.deepcopy(doc))
+        self.folders.append(folder.strip("/"))
+        return self
+
+    def without(self, kind: str, name: str) -> Self:
+        """Remove an object (a later revision that no longer has it: prune material)."""
+        target = self.find(kind, name)
+        i = next(i for i, d in enumerate(self.docs) if d is target)
+        del self.docs[i]
+        del self.folders[i]
+        return self
+
+    def edit(self, kind: str, name: str, change: Callable[[Obj], object]) -> Self:
+        """Change an object of any kind in place: `change(doc)` edits the manifest dict."""
+        change(self.find(kind, name))
+        return self
+
+    def with_hook(self, kind: str, name: str, hook: str | None, *, delete_policy: str | None = None) -> Self:
+        """Make any object a hook of type `hook` (e.g. "PostDelete", "Skip"), or no hook with None."""
+        self.with_annotation(kind, name, HOOK, hook)
+        if delete_policy is not None or hook is None:
+            self.with_annotation(kind, name, HOOK_DELETE_POLICY, delete_policy)
+        return self
+
+    def with_labels(self, kind: str, name: str, **labels: str) -> Self:
+        self.find(kind, name).setdefault("metadata", {}).setdefault("labels", {}).update(labels)
+        return self
 
     def find(self, kind: str, name: str) -> Obj:
         for d in self.docs:
@@ -60,26 +139,52 @@ class FixtureApp:
     def with_hook_outcome(
         self,
         job: str,
-        outcome: Literal["succeed", "fail"],
+        outcome: Literal["succeed", "fail", "hang"],
         *,
         exit_code: int | None = None,
         duration: str | None = None,
+        start_delay: str | None = None,
+        kind: str = "Job",
     ) -> Self:
-        """Set what KWOK makes the hook Job's pod do, keeping the rest of its template."""
-        tmpl = self.find("Job", job)["spec"]["template"]
+        """Set what KWOK makes the object's pods do, keeping the rest of its pod template.
+
+        `kind`: a Job (default), a bare Pod or any kind with a pod template. `hang`: the pod runs
+        until deleted (a duration of `HANG`).
+        """
+        if outcome == "hang":
+            if duration is not None or exit_code is not None:
+                raise ConfigError(
+                    f"outcome 'hang' takes no duration or exit code; got {duration!r}, {exit_code!r}"
+                )
+            outcome, duration = "succeed", HANG
         # Validate before touching the template: a rejected edit must not strip the old outcome.
-        new = stages.hook_pod_annotations(outcome=outcome, exit_code=exit_code, duration=duration)
-        ann = tmpl.setdefault("metadata", {}).setdefault("annotations", {})
+        new = stages.hook_pod_annotations(
+            outcome=outcome, exit_code=exit_code, duration=duration, start_delay=start_delay
+        )
+        ann = self._pod_annotations(kind, job)
+        # A start delay set earlier stays unless a new one is given: it is about when, not how.
         for key in (stages.OUTCOME, stages.EXIT_CODE, stages.DURATION, stages.SWITCH):
             ann.pop(key, None)
         ann.update(new)
         return self
 
+    def _pod_annotations(self, kind: str, name: str) -> dict[str, str]:
+        doc = self.find(kind, name)
+        if kind == "Pod":
+            pod_meta = doc.setdefault("metadata", {})
+        elif kind == "CronJob":
+            pod_meta = doc["spec"]["jobTemplate"]["spec"]["template"].setdefault("metadata", {})
+        elif kind in _POD_KINDS:
+            pod_meta = doc["spec"]["template"].setdefault("metadata", {})
+        else:
+            raise ConfigError(f"{kind}/{name} has no pods; outcomes apply to {', '.join(_POD_KINDS)}")
+        ann: dict[str, str] = pod_meta.setdefault("annotations", {})
+        return ann
+
     def with_hook_switch(self, job: str, switch: str) -> Self:
         """Let an outcome switch decide how the hook Job's pods end, at run time."""
         new = stages.hook_pod_annotations(outcome=None, switch=switch)  # validate before changing anything
-        tmpl = self.find("Job", job)["spec"]["template"]
-        ann = tmpl.setdefault("metadata", {}).setdefault("annotations", {})
+        ann = self._pod_annotations("Job", job)
         for key in (stages.OUTCOME, stages.EXIT_CODE, stages.DURATION):
             ann.pop(key, None)
         ann.update(new)
@@ -133,8 +238,30 @@ class FixtureApp:
         out: dict[str, str] = {}
         for i, d in enumerate(self.docs):
             ident = _ident(d).rstrip("-")
-            out[f"{i:02d}-{d['kind'].lower()}-{ident}.yaml"] = yaml.safe_dump(d, sort_keys=False)
+            folder = self.folders[i] if i < len(self.folders) else ""
+            prefix = f"{folder}/" if folder else ""
+            out[f"{prefix}{i:02d}-{d['kind'].lower()}-{ident}.yaml"] = yaml.dump(
+                d, Dumper=_QuotingDumper, sort_keys=False
+            )
         return out
+
+
+#: A string Go's YAML reader takes for a number although PyYAML writes it bare: "975e77" (YAML 1.2
+#: reads it as 9.75e79; PyYAML's YAML 1.1 float needs a dot), "0x1f", "1_000".
+_NUMBER_LIKE = re.compile(r"[-+]?(\d[\d_]*\.?\d*|\.\d+)([eE][-+]?\d+)?|0x[0-9a-fA-F]+|0o[0-7]+")
+
+
+class _QuotingDumper(yaml.SafeDumper):
+    """Writes number-like strings quoted, so the repo-server reads them back as strings."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    if _NUMBER_LIKE.fullmatch(value):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"')
+    return dumper.represent_str(value)
+
+
+_QuotingDumper.add_representer(str, _represent_str)
 
 
 def load_manifests(path: Path) -> list[Obj]:

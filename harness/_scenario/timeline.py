@@ -16,6 +16,7 @@ from typing import Any
 from kubernetes import client
 
 from harness._argocd.driver import ArgoCD
+from harness._argocd.operations import OperationLog
 
 
 @dataclass
@@ -32,6 +33,7 @@ class OperationRun:
     revision: str = ""
     hooks: list[tuple[str, str, str]] = field(default_factory=list)
     ended_seen: float | None = None
+    seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,8 @@ class Timeline:
         self.app_name = app_name
         self.namespace = namespace
         self.interval = interval
-        self._ops: dict[str, OperationRun] = {}
+        self._ops: dict[int, OperationRun] = {}
+        self._log = OperationLog()
         self._jobs: dict[str, JobRun] = {}
         self._retries: list[RetryMark] = []
         self._lock = threading.Lock()
@@ -140,14 +143,17 @@ class Timeline:
                     )
 
     def _record_op(self, app: dict[str, Any], now: float) -> None:
+        # The log tells operations apart by request id, startedAt and phase transitions; keying on
+        # startedAt alone merged two operations started within one second.
+        self._log.observe(app, now)
+        rec = self._log.latest()
         op = (app.get("status") or {}).get("operationState")
-        if not op or not op.get("startedAt"):
+        if rec is None or not op or not op.get("startedAt") or rec.app is not app:
             return
-        started = op["startedAt"]
-        run = self._ops.get(started)
+        run = self._ops.get(rec.seq)
         if run is None:
             automated = bool(((op.get("operation") or {}).get("initiatedBy") or {}).get("automated"))
-            run = self._ops[started] = OperationRun(started, now, automated)
+            run = self._ops[rec.seq] = OperationRun(op["startedAt"], now, automated, seq=rec.seq)
         retry = int(op.get("retryCount", 0))
         if retry != run.retry_count:
             self._retries.append(RetryMark(now, retry, op.get("message", "")))

@@ -79,6 +79,7 @@ def failed_presync_app() -> dict[str, Any]:
                             "hookType": "PreSync",
                             "hookPhase": "Failed",
                             "syncPhase": "PreSync",
+                            "images": ["busybox:1.36"],
                         },
                         {
                             "group": "",
@@ -137,6 +138,9 @@ def test_operation_state_from_app_reads_every_field() -> None:
             hook_type="PreSync",
             hook_phase="Failed",
             sync_phase="PreSync",
+            group="batch",
+            version="v1",
+            images=("busybox:1.36",),
         ),
         ResourceResult(
             kind="ConfigMap",
@@ -147,6 +151,8 @@ def test_operation_state_from_app_reads_every_field() -> None:
             hook_type="",
             hook_phase="",
             sync_phase="Sync",
+            group="",
+            version="v1",
         ),
         ResourceResult(
             kind="Job",
@@ -157,6 +163,8 @@ def test_operation_state_from_app_reads_every_field() -> None:
             hook_type="SyncFail",
             hook_phase="Succeeded",
             sync_phase="SyncFail",
+            group="batch",
+            version="v1",
         ),
     )
 
@@ -320,6 +328,10 @@ def test_live_object_from_a_configmap() -> None:
         revision="2",
         deleting=False,
         status="",
+        namespace="chaos-ab12cd",
+        annotations={REVISION_ANNOTATION: "2"},
+        data={"revision": "2"},
+        keys=("revision",),
     )
 
 

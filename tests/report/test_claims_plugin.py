@@ -122,7 +122,7 @@ def test_ledger_json(claim_run: pytest.RunResult, outputs: Outputs) -> None:
     assert c3["tests"] == [{"nodeid": "test_claims.py::test_c3_skipped_after_a_check", "outcome": "skipped"}]
     assert [c["agrees"] for c in c3["checks"]] == [True]
 
-    assert list(ledger) == [f"C{n}" for n in range(1, 12)]
+    assert list(ledger) == list(CLAIMS)
     for n in range(4, 12):
         entry = ledger[f"C{n}"]
         assert (entry["verdict"], entry["tests"], entry["checks"], entry["evidence"]) == (
@@ -138,7 +138,7 @@ def test_ledger_markdown(claim_run: pytest.RunResult, outputs: Outputs) -> None:
     lines = md.splitlines()
 
     assert lines[0] == "# Claims ledger"
-    assert "held 0, partial 1, disproved 0, not-run 10" in lines
+    assert f"held 0, partial 1, disproved 0, not-run {len(CLAIMS) - 1}" in lines
     assert f"| C1: {CLAIMS['C1']} | partial | unknown | 1/2 checks agree, 1 test |" in lines
     assert f"| C2: {CLAIMS['C2']} | not-run | unknown | 0/0 checks agree, 1 test |" in lines
     assert f"| C11: {CLAIMS['C11']} | not-run | unknown | 0/0 checks agree, 0 tests |" in lines
@@ -262,11 +262,11 @@ def test_cli_prints_the_ledger_of_a_run(
     assert re.fullmatch(r"Claim +Verdict +Argo CD +Checks +Title", out[0])
     assert re.fullmatch(r"-+ +-+ +-+ +-+ +-+", out[1])
     rows = {line.split()[0]: line for line in out[2:] if line.startswith("C")}
-    assert list(rows) == [f"C{n}" for n in range(1, 12)]
+    assert list(rows) == list(CLAIMS)
     assert re.fullmatch(
         rf"C1 +partial +unknown +1/2 checks agree, 1 test +{re.escape(CLAIMS['C1'])}", rows["C1"]
     )
     assert re.fullmatch(
         rf"C3 +not-run +unknown +1/1 checks agree, 1 test +{re.escape(CLAIMS['C3'])}", rows["C3"]
     )
-    assert out[-1] == "held 0, partial 1, disproved 0, not-run 10"
+    assert out[-1] == f"held 0, partial 1, disproved 0, not-run {len(CLAIMS) - 1}"

@@ -118,7 +118,7 @@ CHECK_KEYS = {"statement", "claimed", "observed", "agrees", "test"}
 def ledger() -> Ledger:
     led = Ledger()
     rec = led.recorder
-    # C1 held, C3 disproved, C8 partial, C12 unknown to CLAIMS, everything else not run.
+    # C1 held, C3 disproved, C8 partial, C40 unknown to CLAIMS, everything else not run.
     led.record_test("C1", T1, "passed")
     rec.check("C1", "no manifest applied", claimed=0, observed=0, test=T1)
     rec.evidence("C1", "operation_phase", "Failed", test=T1)
@@ -146,7 +146,7 @@ def ledger() -> Ledger:
         test="suites/test_selfheal.py::test_postsync_rerun",
     )
     led.record_test("C4", "suites/test_syncfail.py::test_syncfail_fails", "skipped")
-    rec.check("C12", "new claim | with pipe", claimed=1, observed=1, test="suites/test_new.py::test_new")
+    rec.check("C40", "new claim | with pipe", claimed=1, observed=1, test="suites/test_new.py::test_new")
     return led
 
 
@@ -156,7 +156,7 @@ def test_write_json_schema(ledger: Ledger, tmp_path: Path) -> None:
     assert md_path == tmp_path / "reports" / "claims.md"
     entries = json.loads(json_path.read_text(encoding="utf-8"))
     assert isinstance(entries, list)
-    assert [e["id"] for e in entries] == [f"C{n}" for n in range(1, 13)]
+    assert [e["id"] for e in entries] == [*CLAIMS, "C40"]
     for entry in entries:
         assert set(entry) == ENTRY_KEYS
         assert entry["verdict"] in VERDICTS
@@ -170,19 +170,19 @@ def test_write_json_schema(ledger: Ledger, tmp_path: Path) -> None:
             assert set(c) == CHECK_KEYS
             assert isinstance(c["agrees"], bool)
     by_id = {e["id"]: e for e in entries}
-    assert {i: by_id[i]["verdict"] for i in ("C1", "C2", "C3", "C4", "C8", "C12")} == {
+    assert {i: by_id[i]["verdict"] for i in ("C1", "C2", "C3", "C4", "C8", "C40")} == {
         "C1": "held",
         "C2": "not-run",
         "C3": "disproved",
         "C4": "not-run",
         "C8": "partial",
-        "C12": "held",  # the check proves the test ran even though no outcome was recorded
+        "C40": "held",  # the check proves the test ran even though no outcome was recorded
     }
     assert by_id["C1"]["title"] == CLAIMS["C1"]
     assert by_id["C1"]["tests"] == [{"nodeid": T1, "outcome": "passed"}]
     assert by_id["C1"]["evidence"] == {T1: {"operation_phase": "Failed"}}
-    assert by_id["C12"]["tests"] == [{"nodeid": "suites/test_new.py::test_new", "outcome": "unknown"}]
-    assert "not in the claims list" in by_id["C12"]["title"]
+    assert by_id["C40"]["tests"] == [{"nodeid": "suites/test_new.py::test_new", "outcome": "unknown"}]
+    assert "not in the claims list" in by_id["C40"]["title"]
     assert by_id["C3"]["checks"] == [
         {
             "statement": "nothing rolled back",
@@ -196,10 +196,10 @@ def test_write_json_schema(ledger: Ledger, tmp_path: Path) -> None:
 
 def test_claims_sorted_by_number_not_text(tmp_path: Path) -> None:
     led = Ledger()
-    for claim_id in ("C20", "C3b", "C12"):
+    for claim_id in ("C20", "C3b", "C40"):
         led.recorder.evidence(claim_id, "x", 1, test=T1)
     ids = [e["id"] for e in led.entries("v3")]
-    assert ids == [f"C{n}" for n in range(1, 12)] + ["C12", "C20", "C3b"]
+    assert ids == [*CLAIMS, "C20", "C40", "C3b"]
 
 
 def test_empty_ledger_lists_every_claim_as_not_run(tmp_path: Path) -> None:
@@ -207,7 +207,7 @@ def test_empty_ledger_lists_every_claim_as_not_run(tmp_path: Path) -> None:
     entries = load_ledger(json_path)
     assert [e["id"] for e in entries] == list(CLAIMS)
     assert {e["verdict"] for e in entries} == {"not-run"}
-    assert md_path.read_text(encoding="utf-8").count("No test of this claim ran.") == 11
+    assert md_path.read_text(encoding="utf-8").count("No test of this claim ran.") == len(CLAIMS)
 
 
 def test_markdown(ledger: Ledger, tmp_path: Path) -> None:
@@ -215,12 +215,12 @@ def test_markdown(ledger: Ledger, tmp_path: Path) -> None:
     md = md_path.read_text(encoding="utf-8")
     assert "| Claim | Verdict | Argo CD | Evidence |" in md
     rows = [line for line in md.splitlines() if re.match(r"\| C\d+:", line)]
-    assert len(rows) == 12
+    assert len(rows) == len(CLAIMS) + 1
     for claim_id, title in CLAIMS.items():
         assert any(row.startswith(f"| {claim_id}: {title} |") for row in rows), claim_id
     assert "| C1: " in md
     assert "| held | v3.1.5 |" in md
-    assert "| C12: " in md
+    assert "| C40: " in md
     assert "new claim \\| with pipe" in md  # a pipe must not split the table cell
     assert "## C8: " in md
     assert "- ✔ PreSync re-ran" in md
@@ -362,9 +362,9 @@ def test_format_ledger_table(ledger: Ledger) -> None:
     assert "v3.1.5" in c8
     assert "1/2 checks agree, 1 test" in c8
     assert CLAIMS["C8"] in c8
-    assert lines[-1] == "held 2, partial 1, disproved 1, not-run 8"
+    assert lines[-1] == f"held 2, partial 1, disproved 1, not-run {len(CLAIMS) - 3}"
     # The Verdict column lines up across rows.
-    starts = {line.index(v) for line in lines[2:14] for v in VERDICTS if f" {v} " in line}
+    starts = {line.index(v) for line in lines[2 : 3 + len(CLAIMS)] for v in VERDICTS if f" {v} " in line}
     assert len(starts) == 1
 
 

@@ -64,7 +64,7 @@ def test_every_fixture_job_runs_its_pod_once_with_a_stated_outcome(name: str) ->
 
 
 def test_every_fixture_hook_names_a_phase() -> None:
-    phases = {"PreSync", "Sync", "PostSync", "SyncFail", "Skip"}
+    phases = {"PreSync", "Sync", "PostSync", "SyncFail", "Skip", "PreDelete", "PostDelete"}
     for name in FIXTURE_NAMES:
         for doc in FixtureApp.load(name).docs:
             if is_hook(doc):
@@ -286,6 +286,79 @@ def test_files_of_a_generate_name_object() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Any kind, nested folders, outcomes as public names
+
+
+def test_nested_folders_are_loaded_and_committed_with_their_layout() -> None:
+    app = FixtureApp.load("postdelete-hook")
+    kinds = [(d["kind"], d["metadata"]["name"]) for d in app.docs]
+    assert kinds[0] == ("ConfigMap", "app-config")
+    assert set(kinds[1:]) == {
+        ("ServiceAccount", "cleanup"),
+        ("Role", "cleanup"),
+        ("RoleBinding", "cleanup"),
+        ("Job", "post-delete"),
+    }
+    files = app.files()
+    assert "00-configmap-app-config.yaml" in files
+    assert sorted(f for f in files if f.startswith("hooks/")) == [
+        "hooks/01-job-post-delete.yaml",
+        "hooks/02-serviceaccount-cleanup.yaml",
+        "hooks/03-role-cleanup.yaml",
+        "hooks/04-rolebinding-cleanup.yaml",
+    ]
+    assert app.copy().folders == app.folders
+
+
+def test_any_kind_can_be_added_made_a_hook_edited_and_removed() -> None:
+    app = FixtureApp.load("single-hook")
+    app.with_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "chaos-x"}})
+    app.with_hook("ConfigMap", "app-config", "Skip")
+    app.edit("ConfigMap", "app-config", lambda d: d["data"].update(extra="1"))
+    app.with_labels("ConfigMap", "app-config", team="a")
+    cm = app.find("ConfigMap", "app-config")
+    assert cm["metadata"]["annotations"][HOOK] == "Skip"
+    assert cm["data"] == {"revision": "1", "extra": "1"}
+    assert cm["metadata"]["labels"] == {"team": "a"}
+    app.with_hook("ConfigMap", "app-config", None)
+    assert HOOK not in cm["metadata"]["annotations"]
+    app.without("Namespace", "chaos-x")
+    assert [d["kind"] for d in app.docs] == ["ConfigMap", "Job"]
+    assert len(app.folders) == 2
+
+
+def test_an_object_without_a_name_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="metadata.name"):
+        FixtureApp.load("single-hook").with_object({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}})
+
+
+def test_outcomes_on_a_bare_pod_and_hang() -> None:
+    app = FixtureApp.load("single-hook").with_object(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}}
+    )
+    app.with_hook_outcome("p", "fail", exit_code=2, kind="Pod")
+    assert app.find("Pod", "p")["metadata"]["annotations"] == {stages.OUTCOME: "fail", stages.EXIT_CODE: "2"}
+    app.with_hook_outcome("hook", "hang")
+    assert template_annotations(app.find("Job", "hook"))[stages.DURATION] == "87600h"
+    with pytest.raises(ConfigError, match="no pods"):
+        app.with_hook_outcome("app-config", "succeed", kind="ConfigMap")
+    with pytest.raises(ConfigError, match="hang"):
+        app.with_hook_outcome("hook", "hang", duration="1s")
+
+
+def test_number_like_strings_are_written_quoted_for_go_yaml() -> None:
+    """A test id such as "975e77" is a float to Go's YAML reader (seen: the repo-server's apply
+    failed with "cannot unmarshal number into ... labels of type string")."""
+    app = FixtureApp.load("single-hook").with_labels(
+        "ConfigMap", "app-config", id="975e77", hex="0x1f", word="abc"
+    )
+    text = next(v for k, v in app.files().items() if "configmap" in k)
+    assert 'id: "975e77"' in text
+    assert 'hex: "0x1f"' in text
+    assert "word: abc" in text
+    assert yaml.safe_load(text)["metadata"]["labels"]["id"] == "975e77"
+
+
 # Bad fixture files: one ConfigError naming the file and the document (issue 10, item 4)
 
 _GOOD = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: good\n"

@@ -1,0 +1,160 @@
+"""C13: PostDelete hooks run after the app's resources are gone and are left behind unless a delete
+policy removes them. PostDelete hooks exist from Argo CD v2.10 on (argo-cd
+docs/user-guide/sync-waves.md), so on every release the harness runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import AppUnderTest, ClaimContext, Expectation, FixtureApp, LiveState, Outcome, expect
+
+POST_DELETE_FINALIZER = "post-delete-finalizer.argocd.argoproj.io"
+HOOK_KINDS = {"ServiceAccount", "Role", "RoleBinding", "Job"}
+
+
+def deployed_with_postdelete(app: AppUnderTest, fixture: FixtureApp) -> None:
+    """Given: the app synced, and the controller has put its post-delete finalizer on it."""
+    app.commit_revision(1, fixture)
+    app.create()
+    app.sync()
+    app.wait_operation("Succeeded")
+
+    def check() -> Outcome:
+        fins = app.status().finalizers
+        return Outcome.simple(POST_DELETE_FINALIZER in fins, f"finalizers {list(fins)}")
+
+    expect(Expectation(f"{app.name} carries {POST_DELETE_FINALIZER}", check), timeout=app.timeouts.assert_)
+
+
+def hooks_seen(app: AppUnderTest, seen: list[LiveState]) -> Expectation:
+    def check() -> Outcome:
+        live = app.live()
+        hooks = live.hooks("PostDelete")
+        if any(o.kind == "Job" for o in hooks):
+            seen.append(live)
+        return Outcome.simple(bool(seen), f"PostDelete hooks {[f'{o.kind}/{o.name}' for o in hooks]}")
+
+    return Expectation("the PostDelete hook Job exists", check)
+
+
+@pytest.mark.claim("C13")
+@pytest.mark.parametrize("policy", [None, "HookFailed", "HookSucceeded"])
+def test_postdelete_hooks_run_after_the_resources_are_gone(
+    app_under_test: AppUnderTest, claim: ClaimContext, policy: str | None
+) -> None:
+    app = app_under_test
+    fixture = FixtureApp.load("postdelete-hook").with_hook_outcome("post-delete", "succeed", duration="2s")
+    if policy is not None:
+        for kind in HOOK_KINDS:
+            fixture.with_hook(
+                kind, "cleanup" if kind != "Job" else "post-delete", "PostDelete", delete_policy=policy
+            )
+    deployed_with_postdelete(app, fixture)
+
+    app.delete(cascade="foreground")
+    seen: list[LiveState] = []
+    expect(hooks_seen(app, seen), timeout=app.timeouts.assert_)
+    at_hook = seen[0]
+    app.wait_gone()
+    left = app.live().hooks("PostDelete")
+
+    claim.evidence(
+        f"policy_{policy}_live_when_the_hook_ran", sorted(f"{o.kind}/{o.name}" for o in at_hook.objects)
+    )
+    claim.evidence(f"policy_{policy}_left_behind", sorted(f"{o.kind}/{o.name}" for o in left))
+    assert claim.check(
+        "PostDelete hooks run after the app's resources are gone",
+        claimed=True,
+        observed=at_hook.get("ConfigMap", "app-config") is None,
+    )
+    assert {o.kind for o in at_hook.hooks("PostDelete")} == HOOK_KINDS
+    removed_by = {
+        None: "no policy",
+        "HookFailed": "HookFailed (the hook succeeded)",
+        "HookSucceeded": "HookSucceeded",
+    }
+    claim.check(
+        f"with {removed_by[policy]} the hooks are left behind",
+        claimed=policy != "HookSucceeded",
+        observed=bool(left),
+    )
+
+
+@pytest.mark.claim("C13")
+def test_failing_postdelete_hook_keeps_the_app_until_fixed_in_git(
+    app_under_test: AppUnderTest, claim: ClaimContext
+) -> None:
+    app = app_under_test
+    failing = FixtureApp.load("postdelete-hook").with_hook_outcome("post-delete", "fail")
+    deployed_with_postdelete(app, failing)
+
+    app.delete(cascade="foreground")
+
+    def deletion_error() -> Outcome:
+        st = app.status_or_none()
+        error = st.condition("DeletionError") if st else None
+        return Outcome.simple(bool(error), f"DeletionError={error!r}")
+
+    expect(Expectation(f"{app.name} reports a DeletionError", deletion_error), timeout=app.timeouts.assert_)
+    st = app.status_or_none()
+    assert st is not None
+    error = st.condition("DeletionError")
+    resources_gone = app.live().get("ConfigMap", "app-config") is None
+
+    app.commit_revision(2, failing.copy().with_hook_outcome("post-delete", "succeed"))
+    app.refresh()
+    app.wait_gone()
+
+    claim.evidence("deletion_error", error)
+    assert claim.check(
+        "the resources are gone before the failing hook ran", claimed=True, observed=resources_gone
+    )
+    assert error is not None
+    assert "PostDelete hook(s) failed" in error
+    assert claim.check(
+        "fixing the hook in Git lets the deletion finish", claimed=True, observed=app.status_or_none() is None
+    )
+
+
+@pytest.mark.claim("C13")
+def test_postdelete_hook_of_an_app_that_owns_its_namespace(
+    app_under_test: AppUnderTest, claim: ClaimContext
+) -> None:
+    """A user-reported input: the app's manifests hold its own destination Namespace."""
+    app = app_under_test
+    fixture = FixtureApp.load("postdelete-hook").with_object(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": app.namespace}}
+    )
+    deployed_with_postdelete(app, fixture)
+
+    app.delete(cascade="foreground")
+
+    def settled() -> Outcome:
+        st = app.status_or_none()
+        ns = app.live().get("Namespace", app.namespace)
+        error = st.condition("DeletionError") if st else None
+        state = "gone" if st is None else "present"
+        msg = f"app {state}; namespace {ns.phase if ns else 'gone'}; DeletionError={error!r}"
+        return Outcome.simple(st is None or bool(error), msg)
+
+    outcome = expect(
+        Expectation("the deletion finishes or reports an error", settled), timeout=app.timeouts.delete
+    )
+    st = app.status_or_none()
+    ns = app.live().get("Namespace", app.namespace)
+    claim.evidence("namespace_app_deletion", outcome.message)
+    assert (
+        claim.check(
+            "PostDelete hooks run after the app's resources are gone, its own namespace included",
+            claimed=True,
+            observed=st is None,
+        )
+        is False
+    )
+    # Seen on v3.6.1: the app's own namespace is deleted with its resources, the PostDelete hooks
+    # cannot be created in it, and the Application stays with a DeletionError naming the namespace.
+    assert st is not None
+    error = st.condition("DeletionError")
+    assert error is not None
+    assert app.namespace in error
+    assert ns is None or ns.phase == "Terminating"

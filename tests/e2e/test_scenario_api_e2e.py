@@ -1,0 +1,230 @@
+"""The scenario API on the embedded cluster: syncs as users trigger them, operation identity,
+deletion as a step, and every object kind. Written with the public API only (`harness`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import (
+    AppUnderTest,
+    DriftInjector,
+    Expectation,
+    ExpectationTimeout,
+    FixtureApp,
+    OperationState,
+    Outcome,
+    SyncRetry,
+    expect,
+)
+
+pytestmark = pytest.mark.cluster
+
+#: Tries at getting two operations to start within one wall-clock second (the failing input).
+SAME_SECOND_TRIES = 10
+
+
+def payload() -> FixtureApp:
+    """Two ConfigMaps and no hooks: a sync of it ends within a fraction of a second."""
+    return (
+        FixtureApp.load("single-hook")
+        .without("Job", "hook")
+        .with_object(
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "extra"}, "data": {"k": "v"}}
+        )
+    )
+
+
+def test_two_syncs_within_one_second_are_two_operations(app_under_test: AppUnderTest) -> None:
+    app = app_under_test
+    rev1 = app.commit_revision(1, payload())
+    rev2 = app.commit_revision(2, payload())
+    app.create()
+    pairs: list[tuple[OperationState, OperationState]] = []
+    for _ in range(SAME_SECOND_TRIES):
+        first = app.sync(rev1)
+        op1 = app.wait_operation("Succeeded", timeout=30)
+        second = app.sync(rev2)
+        op2 = app.wait_operation("Succeeded", timeout=30)
+        assert (op1.request_id, op2.request_id) == (first.request_id, second.request_id)
+        assert (op1.revision, op2.revision) == (rev1, rev2)
+        assert op2.seq == op1.seq + 1
+        pairs.append((op1, op2))
+        if op1.started_at == op2.started_at:
+            break
+    started = [(a.started_at, b.started_at) for a, b in pairs]
+    assert any(a == b for a, b in started), f"no two operations started within one second: {started}"
+    # An earlier operation, read again by its request, is still itself.
+    again = app.wait_operation("Succeeded", after=first)
+    assert (again.request_id, again.revision) == (first.request_id, rev1)
+
+
+def test_sync_options_as_the_cli_offers_them(app_under_test: AppUnderTest) -> None:
+    app = app_under_test
+    app.commit_revision(1, payload())
+    app.create()
+    app.sync()
+    app.wait_operation("Succeeded")
+    app.commit_revision(2, payload().without("ConfigMap", "extra"))
+
+    app.sync(dry_run=True)
+    app.wait_operation("Succeeded")
+    assert app.live().get("ConfigMap", "app-config").data["revision"] == "1"  # type: ignore[union-attr]
+
+    app.sync(resources=[":ConfigMap:app-config"])
+    op = app.wait_operation("Succeeded")
+    assert [(r.kind, r.name) for r in op.resources] == [("ConfigMap", "app-config")]
+    assert app.live().get("ConfigMap", "app-config").data["revision"] == "2"  # type: ignore[union-attr]
+
+    app.sync(sync_options=["Replace=true"])
+    op = app.wait_operation("Succeeded")
+    assert [r.message for r in op.resources if r.name == "app-config"] == ["configmap/app-config replaced"]
+    assert app.live().get("ConfigMap", "extra") is not None  # no prune asked
+    extra = app.status().resource("ConfigMap", "extra")
+    assert extra is not None
+    assert extra.requires_pruning
+
+    app.sync(prune=True, force=True)
+    op = app.wait_operation("Succeeded")
+    assert [r.status for r in op.resources if r.name == "extra"] == ["Pruned"]
+    assert app.live().get("ConfigMap", "extra") is None
+
+
+def test_retry_wait_and_terminate(app_under_test: AppUnderTest) -> None:
+    app = app_under_test
+    app.commit_revision(1, FixtureApp.load("presync-hook").with_hook_outcome("pre-migrate", "fail"))
+    app.create()
+    app.sync(retry=SyncRetry(limit=1, duration="1s", factor=1, max_duration="1s"))
+    op = app.wait_ended()
+    assert (op.phase, op.retry_count) == ("Failed", 1)
+
+    app.sync(retry=SyncRetry(limit=10, duration="1s", factor=1, max_duration="1s"))
+    running = app.wait_retrying(2)
+    assert running.phase == "Running"
+    assert running.retry_count >= 2
+    app.terminate()
+    ended = app.wait_ended()
+    assert ended.phase == "Failed"
+    assert "terminated" in ended.message.lower()
+    assert ended.seq == op.seq + 1
+
+
+def test_operation_state_is_waited_for_not_read_once(app_under_test: AppUnderTest) -> None:
+    app = app_under_test
+    app.commit_revision(1, FixtureApp.load("presync-hook").with_hook_outcome("pre-migrate", "hang"))
+    app.create()
+    request = app.sync()
+    op = app.operation()
+    assert op.request_id == request.request_id
+    assert op.phase == "Running"
+    app.terminate()
+    assert app.wait_ended().phase == "Failed"
+
+
+def test_live_covers_cluster_scoped_objects_secret_keys_and_status_resources(
+    app_under_test: AppUnderTest,
+) -> None:
+    app = app_under_test
+    fixture = payload().with_object(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "creds"},
+            "stringData": {"password": "s3cret"},
+        }
+    )
+    fixture.with_object({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": app.namespace}})
+    fixture.with_object(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRole",
+            "metadata": {"name": f"{app.name}-reader", "labels": app.labels},
+            "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}],
+        }
+    )
+    app.commit_revision(1, fixture)
+    app.create()
+    app.sync()
+    app.wait_operation("Succeeded")
+    live = app.live()
+
+    ns = live.get("Namespace", app.namespace)
+    assert ns is not None
+    assert ns.phase == "Active"
+    role = live.get("ClusterRole", f"{app.name}-reader")
+    assert role is not None
+    assert role.labels == app.labels
+    secret = live.get("Secret", "creds")
+    assert secret is not None
+    assert (secret.keys, dict(secret.data)) == (("password",), {})
+    assert "s3cret" not in repr(live)
+    status = app.status()
+    assert {(r.kind, r.name) for r in status.resources} >= {("Namespace", app.namespace), ("Secret", "creds")}
+    if not status.resource_health_stored:
+        assert {r.health for r in status.resources} == {""}
+
+
+def _finalizer_set(app: AppUnderTest, prefix: str) -> Expectation:
+    def check() -> Outcome:
+        fins = app.status().finalizers
+        return Outcome.simple(any(f.startswith(prefix) for f in fins), f"finalizers {list(fins)}")
+
+    return Expectation(f"{app.name} carries a {prefix} finalizer", check)
+
+
+def test_non_cascading_delete_of_an_app_with_a_postdelete_hook(app_under_test: AppUnderTest) -> None:
+    """Failing input: an orphaning delete keeps the hook finalizers, and the resources stay."""
+    app = app_under_test
+    app.commit_revision(1, FixtureApp.load("postdelete-hook"))
+    app.create()
+    app.sync()
+    app.wait_operation("Succeeded")
+    expect(_finalizer_set(app, "post-delete-finalizer.argocd.argoproj.io"), timeout=app.timeouts.assert_)
+
+    app.delete(cascade="orphan")
+    app.wait_gone()
+    live = app.live()
+    assert live.get("ConfigMap", "app-config") is not None  # orphaned, not deleted
+    # What the PostDelete hook left: its Job ran (no delete policy: cleaned up after, see C13).
+    assert {o.kind for o in live.hooks("PostDelete")} <= {"ServiceAccount", "Role", "RoleBinding", "Job"}
+
+
+def test_wait_gone_names_what_blocks_the_deletion(app_under_test: AppUnderTest) -> None:
+    app = app_under_test
+    # A PreDelete hook that runs until deleted holds the deletion for as long as it runs.
+    app.commit_revision(1, FixtureApp.load("predelete-hook").with_hook_outcome("pre-delete", "hang"))
+    app.create()
+    app.sync()
+    app.wait_operation("Succeeded")
+    expect(_finalizer_set(app, "pre-delete-finalizer.argocd.argoproj.io"), timeout=app.timeouts.assert_)
+
+    app.delete(cascade="foreground")
+    with pytest.raises(ExpectationTimeout, match="finalizers left") as err:
+        app.wait_gone(timeout=30)
+    text = str(err.value)
+    assert "deleting" in text
+    assert "pre-delete-finalizer.argocd.argoproj.io" in text
+    assert "Job/pre-delete (PreDelete) active=1" in text
+
+
+def test_skip_hook_configmap_edited_by_hand_keeps_the_edit(
+    app_under_test: AppUnderTest, drift: DriftInjector
+) -> None:
+    """Failing input: `hook: Skip` on a ConfigMap whose data was then edited by hand."""
+    app = app_under_test
+    app.commit_revision(1, payload())
+    app.create()
+    app.sync()
+    app.wait_operation("Succeeded")
+    app.commit_revision(2, payload().with_hook("ConfigMap", "app-config", "Skip"))
+    app.sync()
+    app.wait_operation("Succeeded")
+
+    drift.set_data("app-config", revision="edited-by-hand")
+    app.sync()
+    op = app.wait_operation("Succeeded")
+
+    cm = app.live().get("ConfigMap", "app-config")
+    assert cm is not None
+    assert cm.data["revision"] == "edited-by-hand"
+    assert cm.revision == "1"  # a Skip hook is never applied: revision 2's copy never reached the cluster
+    assert "app-config" not in [r.name for r in op.resources]
