@@ -23,10 +23,10 @@ ENV_PREFIX = "ARGOCD_CHAOS_"
 #: Every environment variable the harness reads; a variable with the prefix that is not here is
 #: almost always a typo, which would otherwise be ignored without a word. Add new ones here.
 KNOWN_ENV: tuple[str, ...] = (
+    "ARGOCD_CHAOS_ARGOCD_SOURCE",  # default of --argocd-source (plugin)
     "ARGOCD_CHAOS_ARGOCD_VERSION",  # default of --argocd-version (plugin)
     "ARGOCD_CHAOS_CACHE",  # build cache root (_paths)
     "ARGOCD_CHAOS_CLUSTER",  # default of --cluster (plugin)
-    "ARGOCD_CHAOS_GITOPS_ENGINE_COMMIT",  # gitops-engine commit for v3.4/v3.5 builds (_build)
     "ARGOCD_CHAOS_STATE",  # cluster state root (_paths)
     *(Timeouts.env_var(f.name) for f in fields(Timeouts)),
 )
