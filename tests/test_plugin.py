@@ -238,8 +238,9 @@ def test_a_misspelt_variable_is_a_warning_naming_the_known_ones(
     result.stderr.fnmatch_lines(
         [
             "argocd-chaos: warning: ignoring unknown environment variable ARGOCD_CHAOS_TIMEOUT_ASSRT "
-            "(did you mean ARGOCD_CHAOS_TIMEOUT_ASSERT?); the harness reads ARGOCD_CHAOS_ARGOCD_VERSION, "
-            "ARGOCD_CHAOS_CACHE, ARGOCD_CHAOS_CLUSTER, *ARGOCD_CHAOS_TIMEOUT_CHAOS"
+            "(did you mean ARGOCD_CHAOS_TIMEOUT_ASSERT?); the harness reads ARGOCD_CHAOS_ARGOCD_SOURCE, "
+            "ARGOCD_CHAOS_ARGOCD_VERSION, ARGOCD_CHAOS_CACHE, ARGOCD_CHAOS_CLUSTER, "
+            "*ARGOCD_CHAOS_TIMEOUT_CHAOS"
         ]
     )
 
