@@ -5,8 +5,8 @@ process, or a pytest-xdist worker). Under the cluster name's lock it either atta
 session already has (another worker booted it), or starts the reaper and brings the cluster up
 through the provider. `release` is called once by the session's owner at its end. The rules:
 
-- a cluster booted by another session that is still running is never reused (its owner would tear
-  it down under us): one clear error instead;
+- a cluster of another session that is still running is reused only once it has finished booting
+  (never half-booted), and stays that session's: it removes the cluster when it ends;
 - a lease whose owner is gone (a session killed with SIGKILL before its reaper finished) is reaped
   first, so nothing of a dead session is reused or kept by accident;
 - a setup error is recorded in the lease: the process that hit it reports it, the session's other
@@ -81,10 +81,19 @@ def acquire(cfg: HarnessConfig, session: SessionIdentity, *, shared: bool) -> Ac
             reaper.release(info.reaper_pid, keep=True)
             reaper.reap(name)
         elif info is not None and leases.alive(info.owner_pid):
+            if info.state == "ready" and info.handle:
+                # Booted (never half-booted: booting holds this lock) by another live session: reused
+                # as any running cluster is, and left to that session, which removes it when it ends.
+                say(
+                    f"argocd-chaos: reusing running embedded cluster {name!r} of another test session "
+                    f"(pytest pid {info.owner_pid}); that session removes it when it ends"
+                )
+                handle = ClusterHandle.from_json({**info.handle, "owned": False})
+                return Acquired(handle, None)
             raise ConfigError(
                 f"cluster {name!r} is in use by another test session (pid {info.owner_pid}, run "
-                f"{info.run_id}), which will tear it down when it ends; wait for it, or pick another "
-                "--cluster-name"
+                f"{info.run_id}, {info.state}{': ' + info.error if info.error else ''}); wait for it to "
+                "end, or pick another --cluster-name"
             )
         elif info is not None:
             _finish_dead_session(name, info)

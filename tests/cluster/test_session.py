@@ -95,14 +95,51 @@ def test_the_first_process_boots_and_the_others_attach(log: list[str]) -> None:
     )
 
 
-def test_another_live_session_keeps_its_cluster_and_the_second_gets_one_clear_error(log: list[str]) -> None:
+def test_another_live_sessions_booted_cluster_is_reused_and_left_to_it(log: list[str]) -> None:
+    owner = _sleeper()
+    handle = ClusterHandle("embedded", NAME, Path("/k/kubeconfig"), {"argocd": "v3.6.1"}, owned=True)
+    try:
+        leases.write(
+            NAME,
+            leases.LeaseInfo(
+                run_id="other1",
+                owner_pid=owner.pid,
+                provider="embedded",
+                state="ready",
+                handle=handle.to_json(),
+            ),
+        )
+        me = sess.SessionIdentity("run002", os.getpid())
+        cfg = HarnessConfig(cluster_name=NAME)
+        got = sess.acquire(cfg, me, shared=False)
+        assert got.provider is None
+        assert got.handle.kubeconfig == handle.kubeconfig
+        assert got.handle.owned is False
+        sess.release(cfg, me, got, keep=False)
+        info = leases.read(NAME)
+        assert info is not None
+        assert info.run_id == "other1"  # still the other session's
+        assert log == []
+    finally:
+        owner.kill()
+        owner.wait()
+
+
+def test_another_live_session_still_booting_or_failed_is_one_clear_error(log: list[str]) -> None:
     owner = _sleeper()
     try:
-        leases.write(NAME, leases.LeaseInfo(run_id="other1", owner_pid=owner.pid, provider="embedded"))
-        with pytest.raises(ConfigError, match=r"in use by another test session \(pid \d+, run other1\)"):
-            sess.acquire(
-                HarnessConfig(cluster_name=NAME), sess.SessionIdentity("run002", os.getpid()), shared=False
+        for state in ("booting", "failed"):
+            leases.write(
+                NAME, leases.LeaseInfo(run_id="other1", owner_pid=owner.pid, provider="embedded", state=state)
             )
+            with pytest.raises(
+                ConfigError, match=rf"in use by another test session \(pid \d+, run other1, {state}"
+            ):
+                sess.acquire(
+                    HarnessConfig(cluster_name=NAME),
+                    sess.SessionIdentity("run002", os.getpid()),
+                    shared=False,
+                )
         assert log == []
     finally:
         owner.kill()

@@ -15,7 +15,9 @@ import pytest
 from harness._cluster import lease as leases
 from harness._paths import state_root
 
-pytestmark = pytest.mark.cluster
+# These tests boot clusters of their own; one worker runs them one after another, so that no two
+# boots compete for the CPU with each other and with the scenarios.
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("own-clusters")]
 
 INNER = textwrap.dedent(
     """

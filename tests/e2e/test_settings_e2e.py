@@ -15,7 +15,9 @@ from harness._cluster.embedded.provider import EmbeddedProvider
 from harness._config import HarnessConfig
 from harness._errors import ConfigError
 
-pytestmark = pytest.mark.cluster
+# These tests boot clusters of their own; one worker runs them one after another, so that no two
+# boots compete for the CPU with each other and with the scenarios.
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("own-clusters")]
 
 FLAG = "--self-heal-timeout-seconds=7"
 CM = {"timeout.reconciliation": "17s"}

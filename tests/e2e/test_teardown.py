@@ -25,7 +25,9 @@ from harness._cluster.embedded.process import ProcessRecord, load_records
 from harness._paths import state_root
 from harness._wait import Expectation, Outcome, expect
 
-pytestmark = pytest.mark.cluster
+# These tests boot clusters of their own; one worker runs them one after another, so that no two
+# boots compete for the CPU with each other and with the scenarios.
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("own-clusters")]
 
 
 def _snapshot(state_dir: Path) -> tuple[list[ProcessRecord], list[int]]:
@@ -147,8 +149,16 @@ def _left_over(
     return Outcome.simple(not left, f"left: {left}" if left else "nothing left")
 
 
-def test_a_second_session_with_the_same_cluster_name_gets_one_clear_error(tmp_path: Path) -> None:
-    """Two sessions, one name: the second neither reuses nor disturbs the first's cluster."""
+SECOND_SESSION = textwrap.dedent(
+    """
+    def test_use_the_cluster(chaos_cluster):
+        assert chaos_cluster.owned is False
+    """
+)
+
+
+def test_a_second_session_with_the_same_cluster_name_reuses_it_and_leaves_it_alone(tmp_path: Path) -> None:
+    """Two sessions, one name: the second reuses the booted cluster and neither stops nor keeps it."""
     name = f"twice-{uuid.uuid4().hex[:6]}"
     first_dir, second_dir = tmp_path / "first", tmp_path / "second"
     first_dir.mkdir()
@@ -159,13 +169,18 @@ def test_a_second_session_with_the_same_cluster_name_gets_one_clear_error(tmp_pa
             Expectation("the first session holds its cluster", lambda: _inner_state(first, marker)),
             timeout=120,
         )
-        records, _ = _snapshot(state_root() / name)
-        second, _ = _inner_pytest(second_dir, name)
-        out, _ = second.communicate(timeout=120)
-        text = out.decode(errors="replace")
-        assert second.returncode != 0
-        assert text.count("is in use by another test session") == 1, text
-        assert "Traceback" not in text
+        records, ports = _snapshot(state_root() / name)
+        (second_dir / "test_second.py").write_text(SECOND_SESSION)
+        second = subprocess.run(
+            [
+                sys.executable, "-m", "pytest", "-p", "no:pytest-kind", "-p", "no:cacheprovider", "-q",
+                "--cluster-name", name, str(second_dir / "test_second.py"),
+            ],
+            cwd=second_dir, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        text = second.stdout + second.stderr
+        assert second.returncode == 0, text
+        assert text.count("reusing running embedded cluster") == 1, text
         assert all(r.alive() for r in records)  # the first session's cluster is untouched
         first.send_signal(signal.SIGTERM)
         first.communicate(timeout=60)
@@ -173,6 +188,7 @@ def test_a_second_session_with_the_same_cluster_name_gets_one_clear_error(tmp_pa
         if first.poll() is None:
             first.kill()
             first.wait()
+    _assert_nothing_left(state_root() / name, records, ports)  # the owner removed it at its end
 
 
 def test_two_cluster_up_of_one_name_at_once_boot_it_once(tmp_path: Path) -> None:
