@@ -89,8 +89,15 @@ def _inner_pytest(tmp_path: Path, name: str, *args: str) -> tuple[subprocess.Pop
         env={**os.environ, "MARKER": str(marker)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        # As in a terminal: a run started in the background by a non-interactive shell (a CI runner)
+        # inherits SIGINT ignored, and Python then never turns Ctrl-C into KeyboardInterrupt.
+        preexec_fn=_interruptible,
     )  # fmt: skip
     return inner, marker
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize(
@@ -126,7 +133,7 @@ def test_signal_to_running_pytest_leaves_nothing_of_the_session(tmp_path: Path, 
     finally:
         if inner.poll() is None:
             inner.kill()
-            inner.wait()
+            inner.communicate()  # also closes the pipe
 
     assert inner.returncode != 0
     expect(
@@ -173,7 +180,7 @@ def test_a_second_session_with_the_same_cluster_name_reuses_it_and_leaves_it_alo
         (second_dir / "test_second.py").write_text(SECOND_SESSION)
         second = subprocess.run(
             [
-                sys.executable, "-m", "pytest", "-p", "no:pytest-kind", "-p", "no:cacheprovider", "-q",
+                sys.executable, "-m", "pytest", "-p", "no:pytest-kind", "-p", "no:cacheprovider", "-q", "-s",
                 "--cluster-name", name, str(second_dir / "test_second.py"),
             ],
             cwd=second_dir, capture_output=True, text=True, timeout=120,
@@ -187,7 +194,7 @@ def test_a_second_session_with_the_same_cluster_name_reuses_it_and_leaves_it_alo
     finally:
         if first.poll() is None:
             first.kill()
-            first.wait()
+            first.communicate()
     _assert_nothing_left(state_root() / name, records, ports)  # the owner removed it at its end
 
 
@@ -220,7 +227,7 @@ def test_two_cluster_up_of_one_name_at_once_boot_it_once(tmp_path: Path) -> None
         for p in ups:
             if p.poll() is None:
                 p.kill()
-                p.wait()
+                p.communicate()
         subprocess.run([cli, "cluster", "down", "--name", name], check=False, capture_output=True)
     assert not (state_root() / name).exists()
 
