@@ -63,7 +63,6 @@ from harness._signals import install_sigterm_handler
 phase_report_key = pytest.StashKey[dict[str, pytest.TestReport]]()
 config_key = pytest.StashKey[HarnessConfig]()
 session_key = pytest.StashKey[_session.SessionIdentity]()
-acquired_key = pytest.StashKey[_session.Acquired]()
 #: This process's run id; pytest-xdist workers take their controller's instead (`workerinput`).
 RUN_ID = uuid.uuid4().hex[:6]
 _XDIST_RUN_ID = "argocd_chaos_run_id"
@@ -407,7 +406,6 @@ def chaos_cluster(request: pytest.FixtureRequest, chaos_config: HarnessConfig) -
         # Reported once: the session stops after this test instead of repeating the error per test.
         request.session.shouldstop = "cluster setup failed"
         raise pytest.fail.Exception(f"cluster setup failed: {exc}", pytrace=False) from None
-    config.stash[acquired_key] = acquired
     handle = acquired.handle
     env = config.stash[environment_key]
     env.update({f"version.{k}": v for k, v in handle.versions.items()})

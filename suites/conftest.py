@@ -46,6 +46,20 @@ def settled_status(app: AppUnderTest) -> AppStatus:
     return app.status()
 
 
+def deployed_with_finalizer(app: AppUnderTest, fixture: FixtureApp, finalizer: str) -> None:
+    """Given: the app synced, and the controller has put `finalizer` (a deletion hook's) on it."""
+    app.commit_revision(1, fixture)
+    app.create()
+    app.sync()
+    app.wait_operation("Succeeded")
+
+    def check() -> Outcome:
+        fins = app.status().finalizers
+        return Outcome.simple(finalizer in fins, f"finalizers {list(fins)}")
+
+    expect(Expectation(f"{app.name} carries {finalizer}", check), timeout=app.timeouts.assert_)
+
+
 def nothing_new_happens(app: AppUnderTest, timeline: Timeline, *, refresh_every: float = 10.0) -> Expectation:
     """No new operation and no new hook run after now, while the app is refreshed periodically.
 

@@ -16,6 +16,7 @@ from harness import (
     Outcome,
     expect,
 )
+from suites.conftest import deployed_with_finalizer
 
 PRE_DELETE_FINALIZER = "pre-delete-finalizer.argocd.argoproj.io"
 #: How long a blocked deletion is watched staying blocked.
@@ -24,16 +25,7 @@ BLOCKED_WINDOW = 20.0
 
 def deployed_with_predelete(app: AppUnderTest, fixture: FixtureApp) -> None:
     """Given: the app synced, and the controller has put its pre-delete finalizer on it."""
-    app.commit_revision(1, fixture)
-    app.create()
-    app.sync()
-    app.wait_operation("Succeeded")
-
-    def check() -> Outcome:
-        fins = app.status().finalizers
-        return Outcome.simple(PRE_DELETE_FINALIZER in fins, f"finalizers {list(fins)}")
-
-    expect(Expectation(f"{app.name} carries {PRE_DELETE_FINALIZER}", check), timeout=app.timeouts.assert_)
+    deployed_with_finalizer(app, fixture, PRE_DELETE_FINALIZER)
 
 
 def hook_seen(app: AppUnderTest, seen: list[LiveState]) -> Expectation:

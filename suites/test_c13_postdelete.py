@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from harness import AppUnderTest, ClaimContext, Expectation, FixtureApp, LiveState, Outcome, expect
+from suites.conftest import deployed_with_finalizer
 
 POST_DELETE_FINALIZER = "post-delete-finalizer.argocd.argoproj.io"
 HOOK_KINDS = {"ServiceAccount", "Role", "RoleBinding", "Job"}
@@ -14,16 +15,7 @@ HOOK_KINDS = {"ServiceAccount", "Role", "RoleBinding", "Job"}
 
 def deployed_with_postdelete(app: AppUnderTest, fixture: FixtureApp) -> None:
     """Given: the app synced, and the controller has put its post-delete finalizer on it."""
-    app.commit_revision(1, fixture)
-    app.create()
-    app.sync()
-    app.wait_operation("Succeeded")
-
-    def check() -> Outcome:
-        fins = app.status().finalizers
-        return Outcome.simple(POST_DELETE_FINALIZER in fins, f"finalizers {list(fins)}")
-
-    expect(Expectation(f"{app.name} carries {POST_DELETE_FINALIZER}", check), timeout=app.timeouts.assert_)
+    deployed_with_finalizer(app, fixture, POST_DELETE_FINALIZER)
 
 
 def hooks_seen(app: AppUnderTest, seen: list[LiveState]) -> Expectation:
