@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from harness import AppUnderTest, ClusterHandle, FixtureApp
-from harness._argocd.controller_flags import flag_defaults
+from harness._argocd.controller_flags import flag_defaults, self_heal_backoff_s
 from harness._chaos.controls import DriftInjector
 from harness._report.claims_plugin import ClaimContext
 from harness._scenario.timeline import Timeline, gaps, spacing
@@ -21,17 +23,19 @@ def test_gaps_between_consecutive_self_heal_syncs(
     app_under_test: AppUnderTest, claim: ClaimContext, drift: DriftInjector, chaos_cluster: ClusterHandle
 ) -> None:
     app = app_under_test
-    delays: list[float] = []
+    drifted_at: list[float] = []
     with Timeline(app.api, app.name, app.namespace) as timeline:
         deploy_self_healing(app, FixtureApp.load("selfheal"))
         previous = app.wait_operation("Succeeded", after="")
         for i in range(DRIFTS):
             # Drift again as soon as the previous heal is done: the fastest a loop can go.
-            drifted_at = drift.set_data("app-config", setting=f"drift-{i}")
+            drifted_at.append(drift.set_data("app-config", setting=f"drift-{i}"))
             previous = app.wait_operation("Succeeded", after=previous, timeout=HEAL_TIMEOUT)
-            heal = timeline.operations()[-1]
-            delays.append(round(heal.first_seen - drifted_at, 2))
-    heals = timeline.operations()[1:]
+    ops = timeline.operations()
+    heals = ops[1:]
+    # Read after the loop: the timeline samples on its own thread and may not have seen a heal yet
+    # when wait_operation returns.
+    delays = [round(heal.first_seen - at, 2) for heal, at in zip(heals, drifted_at, strict=False)]
     heal_gaps = gaps([h.first_seen for h in heals])
     flags = flag_defaults(chaos_cluster.bin_dir, "self-heal") if chaos_cluster.bin_dir else {}
 
@@ -51,6 +55,22 @@ def test_gaps_between_consecutive_self_heal_syncs(
         assert agrees, f"no self-heal backoff in this release, yet the gaps were {heal_gaps}"
         return
     assert agrees is False
-    # The measured behaviour: the wait grows with every consecutive heal (an exponential backoff).
-    assert all(later > earlier for earlier, later in zip(delays[1:], delays[2:], strict=False))
-    assert delays[-1] > 5.0
+    # The measured behaviour: an exponential backoff. The controller counts each wait from the
+    # previous operation's finishedAt, on its own clock, so the wait is read from startedAt and
+    # finishedAt (whole seconds) rather than from our sampling, which a loaded host delays. Both are
+    # truncated to the second, so a wait of at least `floor` seconds reads as at least `floor`.
+    waits = [
+        seconds_between(prev.finished_at, heal.started_at) for prev, heal in zip(ops, heals, strict=False)
+    ]
+    floors = [self_heal_backoff_s(flags, heal.self_heal_attempts - 1) for heal in heals]
+    claim.evidence("wait_after_previous_operation_s", waits)
+    claim.evidence("backoff_floor_s", floors)
+    assert [h.self_heal_attempts for h in heals] == list(range(1, DRIFTS + 1)), "heals in a row, counted"
+    assert all(wait >= floor for wait, floor in zip(waits, floors, strict=True)), (waits, floors)
+    assert floors == sorted(floors), floors
+    assert floors[-1] > 5.0, floors
+
+
+def seconds_between(earlier: str, later: str) -> float:
+    """Seconds from one RFC 3339 timestamp of the Application's status to another."""
+    return (dt.datetime.fromisoformat(later) - dt.datetime.fromisoformat(earlier)).total_seconds()

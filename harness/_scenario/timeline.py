@@ -34,6 +34,8 @@ class OperationRun:
     hooks: list[tuple[str, str, str]] = field(default_factory=list)
     ended_seen: float | None = None
     seq: int = 0
+    #: `operation.sync.autoHealAttemptsCount`: heals in a row, this one included (0: not a heal).
+    self_heal_attempts: int = 0
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,9 @@ class Timeline:
         run.message = op.get("message", "")
         run.retry_count = retry
         run.finished_at = op.get("finishedAt", "") or ""
+        run.self_heal_attempts = int(
+            ((op.get("operation") or {}).get("sync") or {}).get("autoHealAttemptsCount", 0)
+        )
         result = op.get("syncResult") or {}
         run.revision = result.get("revision", "")
         run.hooks = [

@@ -77,13 +77,17 @@ def application(
     automated: bool | None = None,
     finished_at: str | None = None,
     resources: list[dict[str, Any]] | None = None,
+    self_heal_attempts: int | None = None,
 ) -> dict[str, Any]:
     """An Application as the controller leaves it while (or after) running one operation."""
     initiated: dict[str, Any] = {"username": "admin"}
     if automated is not None:
         initiated["automated"] = automated
+    sync: dict[str, Any] = {"revision": "abc123"}
+    if self_heal_attempts is not None:
+        sync["autoHealAttemptsCount"] = self_heal_attempts
     op: dict[str, Any] = {
-        "operation": {"sync": {"revision": "abc123"}, "initiatedBy": initiated},
+        "operation": {"sync": sync, "initiatedBy": initiated},
         "phase": phase,
         "message": message,
     }
@@ -191,6 +195,13 @@ def test_operation_follows_the_latest_state_and_notes_when_it_ended(rig: Rig) ->
     assert op.finished_at == "2025-11-26T07:40:12Z"
     assert op.ended_seen == T0 + 2.0  # the first sample that saw it ended, not a later one
     assert op.first_seen == T0 + 1.0
+
+
+def test_operation_carries_the_self_heal_attempt_count_the_controller_wrote(rig: Rig) -> None:
+    rig.sample_at(1.0, application("2025-11-26T07:40:03Z", automated=True))
+    rig.sample_at(2.0, application("2025-11-26T07:40:05Z", automated=True, self_heal_attempts=3))
+
+    assert [o.self_heal_attempts for o in rig.timeline.operations()] == [0, 3]
 
 
 def test_hooks_are_the_sync_result_resources_with_a_hook_type(rig: Rig) -> None:
