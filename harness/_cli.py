@@ -41,6 +41,24 @@ def _parser() -> argparse.ArgumentParser:
         "build this way only",
     )
 
+    im = sub.add_parser(
+        "images",
+        help="build the local container images kind runs on machines with no registry (cached per release)",
+    )
+    imsub = im.add_subparsers(dest="action", required=True)
+    imb = imsub.add_parser(
+        "build", help="build (or find cached) the kind node, Argo CD, redis, dex and busybox images"
+    )
+    imb.add_argument(
+        "--argocd-version", default=None, help="Argo CD release tag, e.g. v3.6.1 (default: pinned)"
+    )
+    imb.add_argument(
+        "--engine-log",
+        default=None,
+        metavar="FILE",
+        help="where a Docker engine started for the build logs (default: in the cache's logs/)",
+    )
+
     c = sub.add_parser("cluster", help="bring a cluster up or down, or show what runs")
     csub = c.add_subparsers(dest="action", required=True)
     up = csub.add_parser("up", help="start a cluster and leave it running")
@@ -121,6 +139,25 @@ def _port(value: str) -> int:
     return port
 
 
+def _images(args: argparse.Namespace) -> int:
+    """`images build`: every local image of the release, in a Docker engine started here if none runs."""
+    from harness._build.images import ensure_images
+    from harness._build.images.docker import Docker
+    from harness._build.images.engine import started_engine
+    from harness._build.versions import normalise_version
+    from harness._paths import cache_root
+
+    if args.argocd_version:
+        normalise_version(args.argocd_version)  # a malformed tag is refused before any slow work
+    log = Path(args.engine_log) if args.engine_log else cache_root() / "logs" / "dockerd.log"
+    with started_engine(log, _say) as engine:
+        made = ensure_images(args.argocd_version, docker=Docker(engine.docker, _say), say=_say)
+    print(made.node_image)
+    for image in made.app_images:
+        print(image)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     install_sigterm_handler()
@@ -145,6 +182,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         b = ensure_build(args.argocd_version, source=args.argocd_source, out=_say)
         print(b.versions.argocd if args.print == "release" else b.bin)
         return 0
+    if args.command == "images":
+        return _images(args)
     if args.command == "claims" and args.matrix is not None:
         from harness._report.matrix import format_matrix_markdown, write_matrix
 

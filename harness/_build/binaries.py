@@ -17,7 +17,6 @@ Cache layout (under `cache_root()`):
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -363,20 +362,7 @@ class _Builder:
 
     # -- link flags -----------------------------------------------------------------------------------
     def _k8s_ldflags(self) -> str:
-        major, minor = self.v.kubernetes.removeprefix("v").split(".")[:2]
-        date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        flags = ["-s", "-w"]
-        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-            for k, val in (
-                ("gitVersion", self.v.kubernetes),
-                ("gitMajor", major),
-                ("gitMinor", minor),
-                ("gitTreeState", "clean"),
-                ("gitCommit", "0" * 40),
-                ("buildDate", date),
-            ):
-                flags.append(f"-X {pkg}.{k}={val}")
-        return " ".join(flags)
+        return k8s_ldflags(self.v.kubernetes)
 
     def _argocd_ldflags(self) -> str:
         pkg = f"{self.argocd_module}/common"
@@ -452,6 +438,24 @@ class _Builder:
 
     def _elapsed(self) -> str:
         return _fmt(time.monotonic() - self.t0)
+
+
+def k8s_ldflags(kubernetes: str) -> str:
+    """Link flags of a Kubernetes command: stripped, and the version stamped as a release build does."""
+    major, minor = kubernetes.removeprefix("v").split(".")[:2]
+    date = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    flags = ["-s", "-w"]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        for k, val in (
+            ("gitVersion", kubernetes),
+            ("gitMajor", major),
+            ("gitMinor", minor),
+            ("gitTreeState", "clean"),
+            ("gitCommit", "0" * 40),
+            ("buildDate", date),
+        ):
+            flags.append(f"-X {pkg}.{k}={val}")
+    return " ".join(flags)
 
 
 def _fmt(seconds: float) -> str:
