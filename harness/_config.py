@@ -130,6 +130,10 @@ class HarnessConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     #: A pre-installed kind binary (kind provider); None means `kind` on PATH.
     kind_path: Path | None = None
+    #: The kind node image (kind provider); None means the pinned upstream one, or the local one.
+    kind_node_image: str | None = None
+    #: Run kind on the images `argocd-chaos images build` made (no registry needed).
+    kind_local_images: bool = False
     #: A local Argo CD install.yaml (kind provider, air-gapped runners); None means the release's.
     argocd_manifest: Path | None = None
     #: Let the existing provider change Argo CD settings that every user of that Argo CD shares.

@@ -107,6 +107,21 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     g.addoption("--context", default=None, help="kubeconfig context (existing provider)")
     g.addoption("--kind-path", default=None, help="a pre-installed kind binary (default: kind on PATH)")
     g.addoption(
+        "--kind-node-image",
+        default=None,
+        help="the kind node image, by tag or id (default: the pinned kindest/node, or with "
+        "--kind-local-images the one `argocd-chaos images build` made); a digest-pinned reference "
+        "never matches a locally built image, so kind would try to pull it",
+    )
+    g.addoption(
+        "--kind-local-images",
+        action="store_true",
+        default=False,
+        help="kind on the local images of `argocd-chaos images build` (for machines with no registry): "
+        "its node image and kind binary, Argo CD's images loaded into the node and installed with "
+        "imagePullPolicy IfNotPresent",
+    )
+    g.addoption(
         "--argocd-manifest",
         default=None,
         help="a local Argo CD install.yaml to install on kind (air-gapped runners)",
@@ -221,6 +236,8 @@ def _harness_config(config: pytest.Config, run_id: str) -> HarnessConfig:
         timeouts=timeouts_from_env(),
         kind_path=_path_option(config, "--kind-path"),
         argocd_manifest=_path_option(config, "--argocd-manifest"),
+        kind_node_image=config.getoption("--kind-node-image"),
+        kind_local_images=bool(config.getoption("--kind-local-images")),
         allow_global_config=bool(config.getoption("--allow-global-config")),
         webhook_host=config.getoption("--webhook-host"),
         run_id=run_id,

@@ -201,11 +201,22 @@ def image_version(image: str) -> str | None:
     return last.split(":", 1)[1] if ":" in last else None
 
 
-def install_documents(docs: Sequence[Obj], settings: ControllerSettings, env_keys: EnvKeys) -> list[Obj]:
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+
+def install_documents(
+    docs: Sequence[Obj],
+    settings: ControllerSettings,
+    env_keys: EnvKeys,
+    pull_policy: PullPolicy | None = None,
+) -> list[Obj]:
     """The install manifest as applied: settings keys left to their own manager, hash on the controller.
 
     Keys the settings set are removed from the manifest's ConfigMaps, so that the install's field
     manager never owns (and with --force-conflicts never overwrites) a value the harness chose.
+    `pull_policy` (when given) replaces every container's and init container's `imagePullPolicy`:
+    the manifest says `Always` for most, and the kubelet then pulls even an image the node has,
+    which fails where no registry is reachable and the images were loaded into the node.
     """
     patches = {p["metadata"]["name"]: p.get("data", {}) for p in settings_patches(settings, env_keys)}
     out = copy.deepcopy(list(docs))
@@ -214,6 +225,11 @@ def install_documents(docs: Sequence[Obj], settings: ControllerSettings, env_key
         if d.get("kind") == "ConfigMap" and name in patches and d.get("data"):
             for key in patches[name]:
                 d["data"].pop(key, None)
+    if pull_policy is not None:
+        for d in out:
+            spec = ((d.get("spec") or {}).get("template") or {}).get("spec") or {}
+            for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+                c["imagePullPolicy"] = pull_policy
     tmpl = _controller(out)["spec"]["template"]
     tmpl.setdefault("metadata", {}).setdefault("annotations", {})[SETTINGS_HASH_ANNOTATION] = settings.hash(
         env_keys
@@ -499,6 +515,7 @@ def install_argocd(
     settings: ControllerSettings,
     timeout: float,
     say: Say,
+    pull_policy: PullPolicy | None = None,
 ) -> InstalledArgoCD:
     """Install (or update to) one Argo CD release with these settings, and wait until it runs.
 
@@ -521,7 +538,7 @@ def install_argocd(
         [namespace_doc(ARGOCD_NAMESPACE, MANAGED_BY), *settings_patches(settings, env_keys)],
         field_manager=SETTINGS_FIELD_MANAGER,
     )
-    applied = install_documents(docs, settings, env_keys)
+    applied = install_documents(docs, settings, env_keys, pull_policy)
     kubectl.apply_server_side(applied, field_manager=INSTALL_FIELD_MANAGER, namespace=ARGOCD_NAMESPACE)
     expected = [
         (d["kind"], d["metadata"]["name"]) for d in applied if d.get("kind") in ("Deployment", "StatefulSet")

@@ -43,5 +43,10 @@ def check_inputs(cfg: HarnessConfig) -> None:
                 f"--argocd-manifest {cfg.argocd_manifest} is not a file; pass the release's "
                 "manifests/install.yaml"
             )
+    if cfg.provider != "kind" and (cfg.kind_node_image or cfg.kind_local_images):
+        raise ConfigError(
+            "--kind-node-image and --kind-local-images are options of the kind provider; "
+            f"drop them or run with --cluster kind (not {cfg.provider})"
+        )
     if cfg.provider == "existing":
         require_context(cfg)

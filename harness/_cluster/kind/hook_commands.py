@@ -32,11 +32,13 @@ import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, cast
 
+from harness._build.images import BUSYBOX_IMAGE
 from harness._cluster.embedded import kwok_stages as stages
 from harness._cluster.embedded.kwok_stages import StageConfigError
 
-#: The image every translated hook container runs (the fixtures' own busybox tag).
-HOOK_IMAGE: Final = "busybox:1.36"
+#: The image every translated hook container runs (the fixtures' own busybox tag; `argocd-chaos images
+#: build` makes it locally under this name).
+HOOK_IMAGE: Final = BUSYBOX_IMAGE
 
 #: Where a switch's ConfigMap is mounted in the hook container, and under which volume name.
 SWITCH_MOUNT: Final = "/etc/argocd-chaos/switch"

@@ -32,7 +32,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import yaml
+
 from harness._argocd.seed import ARGOCD_NAMESPACE
+from harness._build import images
+from harness._build.images import engine
+from harness._build.images.docker import Docker
 from harness._cluster import argocd_install as install
 from harness._cluster.embedded.cluster import validate_name
 from harness._cluster.kind.docker_network import kind_network, webhook_endpoint
@@ -44,7 +49,7 @@ from harness._errors import ClusterSetupError, ConfigError, HarnessError
 from harness._paths import PROJECT_ROOT, state_root
 from harness._redact import redact_tree
 
-KIND_VERSION: Final = "v0.33.0"
+KIND_VERSION: Final = images.KIND_VERSION
 KIND_NODE_IMAGE: Final = (
     "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5"
 )
@@ -126,6 +131,32 @@ def _run(argv: Sequence[str], what: str, timeout: float = _PROBE_TIMEOUT) -> str
     return p.stdout
 
 
+def engine_facts(docker: str | None = None) -> tuple[str, str]:
+    """The engine's cgroup version ("1" or "2") and default runtime, from `docker info`."""
+    exe = docker or shutil.which("docker") or "docker"
+    out = _run([exe, "info", "--format", "{{.CgroupVersion}} {{.DefaultRuntime}}"], "engine facts").split()
+    return (out[0] if out else "", out[1] if len(out) > 1 else "")
+
+
+def kind_config(base: Path, *, cgroup_v1: bool, static_cni: bool) -> dict[str, Any]:
+    """The project's kind config with what this engine and these images need.
+
+    * `cgroup_v1`: the engine's host runs cgroup v1, which the kubelet refuses from Kubernetes
+      v1.35 on unless its configuration says `failCgroupV1: false` (KubeletConfiguration,
+      k8s.io/kubelet/config/v1beta1); kind v0.33.0 only warns.
+    * `static_cni`: the local node image brings its own CNI config (no kindnetd), so kind must not
+      install its default CNI.
+    """
+    cfg: dict[str, Any] = yaml.safe_load(base.read_text()) or {}
+    if cgroup_v1:
+        patches = list(cfg.get("kubeadmConfigPatches") or [])
+        patches.append("kind: KubeletConfiguration\nfailCgroupV1: false\n")
+        cfg["kubeadmConfigPatches"] = patches
+    if static_cni:
+        cfg.setdefault("networking", {})["disableDefaultCNI"] = True
+    return cfg
+
+
 def kind_version(kind: str) -> str:
     """`kind version` ("kind v0.33.0 go1.26.8 linux/amd64") as "v0.33.0"."""
     out = _run([kind, "version"], "version of the kind binary")
@@ -165,19 +196,42 @@ class KindProvider(RealClusterRepos, Provider):
         self.name: str | None = None
         self.kubeconfig: Path | None = None
         self.git = None
+        self.local: images.LocalImages | None = None
+        self.node_image: str = KIND_NODE_IMAGE
 
     def state_dir(self, name: str) -> Path:
         # "kind." cannot start an embedded cluster's name, so the two never share a directory.
         return state_root() / f"kind.{name}"
 
+    def _local_images(self, cfg: HarnessConfig) -> images.LocalImages | None:
+        if not cfg.kind_local_images:
+            return None
+        docker = Docker(shutil.which("docker") or "docker", say)
+        found = images.find_images(cfg.argocd_version, docker)
+        if found is None:
+            flag = f" --argocd-version {cfg.argocd_version}" if cfg.argocd_version else ""
+            raise ConfigError(
+                "--kind-local-images: the local images of this release are not built (or no longer in "
+                f"the Docker engine); build them with `argocd-chaos images build{flag}`"
+            )
+        return found
+
     def acquire(self, cfg: HarnessConfig) -> ClusterHandle:
         name = validate_name(cfg.cluster_name)
         docker_version = require_docker_engine()
-        kind = find_kind(cfg.kind_path)
+        cgroup, runtime = engine_facts()
+        if engine.lacks_sys_resource():
+            engine.check_runtime(
+                engine.Engine("docker", docker_version, runtime, started=False), needs_wrapper=True
+            )
+        local = self._local_images(cfg)
+        self.local = local
+        kind = find_kind(cfg.kind_path or (local.kind if local else None))
         found = kind_version(kind)
+        self.node_image = cfg.kind_node_image or (local.node_image if local else KIND_NODE_IMAGE)
         say(
-            f"argocd-chaos: kind {found} ({kind}); pinned kind {KIND_VERSION}, node image {KIND_NODE_IMAGE}; "
-            f"Docker engine {docker_version}"
+            f"argocd-chaos: kind {found} ({kind}); pinned kind {KIND_VERSION}, node image {self.node_image}; "
+            f"Docker engine {docker_version} (cgroup v{cgroup or '?'}, runtime {runtime or '?'})"
         )
         if found != KIND_VERSION:
             say(
@@ -197,7 +251,7 @@ class KindProvider(RealClusterRepos, Provider):
             self.cluster = KindCluster(
                 name,
                 kubeconfig=kubeconfig,
-                image=KIND_NODE_IMAGE,
+                image=self.node_image,
                 kind_path=Path(kind),
                 kubectl_path=Path(kubectl_path),
             )
@@ -205,9 +259,16 @@ class KindProvider(RealClusterRepos, Provider):
         t0 = time.monotonic()
         try:
             if owned:
-                say(f"argocd-chaos: creating kind cluster {name!r} from {KIND_CONFIG}")
+                config = state / "kind-config.yaml"
+                config.write_text(
+                    yaml.safe_dump(
+                        kind_config(KIND_CONFIG, cgroup_v1=cgroup == "1", static_cni=local is not None),
+                        sort_keys=False,
+                    )
+                )
+                say(f"argocd-chaos: creating kind cluster {name!r} from {config} (based on {KIND_CONFIG})")
                 try:
-                    self.cluster.create(config_file=KIND_CONFIG)
+                    self.cluster.create(config_file=config)
                 except subprocess.CalledProcessError as exc:
                     raise ClusterSetupError(
                         "kind",
@@ -254,6 +315,8 @@ class KindProvider(RealClusterRepos, Provider):
                 settings=settings,
                 timeout=ARGOCD_ROLLOUT_TIMEOUT,
                 say=say,
+                # the node has the local images and no registry to pull them from
+                pull_policy="IfNotPresent" if self.local else None,
             )
             self.git = install.GitServer(kubectl)
             self.git.deploy(
@@ -270,10 +333,13 @@ class KindProvider(RealClusterRepos, Provider):
             kubeconfig=kubeconfig,
             versions={
                 "argocd": argocd.version,
-                "kubernetes": node_kubernetes_version(),
+                "kubernetes": self.local.kubernetes
+                if self.local
+                else node_kubernetes_version(self.node_image),
                 "kind": kind_found,
                 "kind_pinned": KIND_VERSION,
-                "kind_node_image": KIND_NODE_IMAGE,
+                "kind_node_image": self.node_image,
+                "kind_images": "local (argocd-chaos images build)" if self.local else "upstream (pulled)",
                 "hook_image": HOOK_IMAGE,
             },
             repos=self,
@@ -288,8 +354,26 @@ class KindProvider(RealClusterRepos, Provider):
         )
 
     def _load_local_images(self, kind: str, name: str) -> None:
-        """Side-load images Docker already has, so the node need not pull them; pulls still work."""
+        """Side-load images Docker already has, so the node need not pull them; pulls still work.
+
+        With --kind-local-images every image Argo CD and the hooks run is loaded, and a failed load
+        is an error: nothing could be pulled instead.
+        """
         docker = shutil.which("docker") or "docker"
+        if self.local is not None:
+            t0 = time.monotonic()
+            for image in self.local.app_images:
+                try:
+                    self.cluster.load_docker_image(image)
+                except subprocess.CalledProcessError as exc:
+                    raise ClusterSetupError(
+                        "kind", f"`kind load docker-image {image}` failed ({exc}); its output is above"
+                    ) from None
+            say(
+                f"argocd-chaos: loaded {len(self.local.app_images)} local images into the node "
+                f"in {time.monotonic() - t0:.1f}s"
+            )
+            return
         for image in (HOOK_IMAGE,):
             p = subprocess.run(
                 [docker, "image", "inspect", "--format", "{{.Id}}", image],
