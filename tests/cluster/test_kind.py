@@ -21,10 +21,12 @@ from testkit.http import reply_json, serving
 
 import harness._cluster.session
 from harness._chaos.webhook import WebhookEndpoint
+from harness._build import images
+from harness._build.images import engine
 from harness._cluster.kind import provider as _kind
 from harness._cluster.kind.provider import KIND_CONFIG, KIND_NODE_IMAGE, KIND_VERSION, KindProvider
 from harness._cluster.provider import ClusterHandle, Provider
-from harness._cluster.registry import provider_for
+from harness._cluster.registry import check_inputs, provider_for
 from harness._config import HarnessConfig
 from harness._errors import ClusterSetupError, ConfigError, HarnessError
 
@@ -123,6 +125,10 @@ class Machine:
     bin: Path
     api: FakeApi
     docker_info: Answer = (0, "28.2.2\n", "")
+    cgroup_version: str = "2"
+    default_runtime: str = "runc"
+    #: Whether the kernel's capability bounding set lacks CAP_SYS_RESOURCE (some VMs).
+    lacks_sys_resource: bool = False
     operating_system: str = "Debian GNU/Linux 12 (bookworm)"
     networks: dict[str, str] = field(
         default_factory=lambda: {"kind": '[{"Subnet":"172.18.0.0/16","Gateway":"172.18.0.1"}]'}
@@ -146,6 +152,8 @@ class Machine:
                 return ans
         if tool == "docker" and args == ["info", "--format", "{{.OperatingSystem}}"]:
             return 0, f"{self.operating_system}\n", ""
+        if tool == "docker" and args == ["info", "--format", "{{.CgroupVersion}} {{.DefaultRuntime}}"]:
+            return 0, f"{self.cgroup_version} {self.default_runtime}\n", ""
         if tool == "docker" and args[:1] == ["info"]:
             return self.docker_info
         if tool == "docker" and args[:2] == ["network", "inspect"]:
@@ -194,6 +202,7 @@ def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fake_api: FakeApi) 
 
     monkeypatch.setattr(subprocess, "run", run)
     monkeypatch.setattr(subprocess, "check_output", check_output)
+    monkeypatch.setattr(engine, "lacks_sys_resource", lambda: m.lacks_sys_resource)
     return m
 
 
@@ -292,7 +301,7 @@ def test_no_kind_says_how_to_get_it(machine: Machine) -> None:
         "(from the Go module proxy, into $(go env GOPATH)/bin, which must be on PATH) or pass "
         "--kind-path /path/to/kind; or run with --cluster embedded, which needs neither kind nor Docker."
     )
-    assert [Path(c[0]).name for c in machine.calls] == ["docker"]  # nothing downloaded, nothing run
+    assert [Path(c[0]).name for c in machine.calls] == ["docker", "docker"]  # engine facts; nothing downloaded
 
 
 def test_kind_path_must_be_an_executable(machine: Machine, tmp_path: Path) -> None:
@@ -329,11 +338,12 @@ def test_create_exact_invocations(
     kind, docker, kubectl = machine.exe("kind"), machine.exe("docker"), machine.exe("kubectl")
     assert machine.calls == [
         [docker, "info", "--format", "{{.ServerVersion}}"],
+        [docker, "info", "--format", "{{.CgroupVersion}} {{.DefaultRuntime}}"],
         [kind, "version"],
         [kind, "get", "clusters"],  # ours: reuse or create?
         [kind, "get", "clusters"],  # pytest-kind's KindCluster.create
         [kind, "create", "cluster", f"--name={NAME}", f"--kubeconfig={kc}", f"--image={KIND_NODE_IMAGE}",
-         "--config", str(KIND_CONFIG)],
+         "--config", str(kc.parent / "kind-config.yaml")],
         [docker, "image", "inspect", "--format", "{{.Id}}", "busybox:1.36"],
         [kind, "load", "docker-image", "--name", NAME, "busybox:1.36"],
         [docker, "info", "--format", "{{.OperatingSystem}}"],
@@ -362,16 +372,21 @@ def test_create_exact_invocations(
         "kind": "v0.33.0",
         "kind_pinned": "v0.33.0",
         "kind_node_image": KIND_NODE_IMAGE,
+        "kind_images": "upstream (pulled)",
         "hook_image": "busybox:1.36",
     }
+    # on a cgroup v2 host with upstream images, the config is the project's as it is
+    assert yaml.safe_load((kc.parent / "kind-config.yaml").read_text()) == yaml.safe_load(
+        KIND_CONFIG.read_text()
+    )
     assert handle.settings["controller_args"] == "(defaults)"
     assert handle.webhook_endpoint == WebhookEndpoint(host="172.18.0.1", bind="172.18.0.1")
     assert handle.settings["webhook_endpoint"] == "172.18.0.1 (bound on 172.18.0.1)"
     assert handle.boot_seconds is not None
     err = capsys.readouterr().err
     assert (
-        f"kind v0.33.0 ({kind}); pinned kind v0.33.0, node image {KIND_NODE_IMAGE}; Docker engine 28.2.2"
-        in err
+        f"kind v0.33.0 ({kind}); pinned kind v0.33.0, node image {KIND_NODE_IMAGE}; Docker engine 28.2.2 "
+        "(cgroup v2, runtime runc)" in err
     )
     assert f"export KUBECONFIG={kc}" in err
     assert "warning" not in err
@@ -579,3 +594,113 @@ def test_kind_network_without_a_gateway_fails_setup_and_deletes_the_cluster(
     with pytest.raises(ClusterSetupError, match="Docker network 'kind' has no IPv4 gateway"):
         KindProvider().acquire(cfg(manifest))
     assert machine.calls[-1][1:3] == ["delete", "cluster"]
+
+
+def _kind_config_of(machine: Machine) -> dict[str, Any]:
+    create = next(c for c in machine.calls if c[1:3] == ["create", "cluster"])
+    return dict(yaml.safe_load(Path(create[create.index("--config") + 1]).read_text()))
+
+
+def test_cgroup_v1_host_gets_the_kubelet_patch(machine: Machine, manifest: Path) -> None:
+    serve_rolled_out_argocd(machine.api)
+    machine.cgroup_version = "1"
+    KindProvider().acquire(cfg(manifest))
+    config = _kind_config_of(machine)
+    patches = [yaml.safe_load(p) for p in config["kubeadmConfigPatches"]]
+    assert patches == [{"kind": "KubeletConfiguration", "failCgroupV1": False}]
+    assert "networking" not in config  # upstream images keep kindnetd
+
+
+def test_engine_without_the_runc_wrapper_is_refused_where_the_kernel_needs_it(
+    machine: Machine, manifest: Path
+) -> None:
+    machine.lacks_sys_resource = True
+    with pytest.raises(ConfigError, match=r"withholds CAP_SYS_RESOURCE.*--default-runtime=nosysres"):
+        KindProvider().acquire(cfg(manifest))
+    assert not any(c[1:3] == ["create", "cluster"] for c in machine.calls)
+
+
+def test_engine_with_the_runc_wrapper_is_used(machine: Machine, manifest: Path) -> None:
+    serve_rolled_out_argocd(machine.api)
+    machine.lacks_sys_resource = True
+    machine.default_runtime = engine.WRAPPER_RUNTIME
+    KindProvider().acquire(cfg(manifest))
+    assert any(c[1:3] == ["create", "cluster"] for c in machine.calls)
+
+
+LOCAL_APPS = (
+    "busybox:1.36",
+    "quay.io/argoproj/argocd:v3.6.1",
+    "public.ecr.aws/docker/library/redis:8.10.1-alpine",
+)
+
+
+def _local_images(tmp_path: Path) -> images.LocalImages:
+    kind = tmp_path / "cache" / "kind"
+    kind.parent.mkdir(parents=True, exist_ok=True)
+    kind.write_text("#!/bin/sh\nexit 99\n")
+    kind.chmod(0o755)
+    node = "argocd-chaos/kind-node:v1.37.0"
+    return images.LocalImages(
+        "v3.6.1",
+        "v1.37.0",
+        node,
+        LOCAL_APPS,
+        {t: f"sha256:{i}" for i, t in enumerate((node, *LOCAL_APPS))},
+        kind,
+    )
+
+
+def test_local_images_make_the_cluster_from_the_local_node_image(
+    machine: Machine, manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serve_rolled_out_argocd(machine.api)
+    local = _local_images(tmp_path)
+    monkeypatch.setattr(images, "find_images", lambda version, docker: local)
+    machine.cgroup_version = "1"
+    handle = KindProvider().acquire(cfg(manifest, kind_local_images=True))
+    create = next(c for c in machine.calls if c[1:3] == ["create", "cluster"])
+    assert create[0] == str(local.kind)  # the kind binary the images were built for
+    assert "--image=argocd-chaos/kind-node:v1.37.0" in create
+    config = _kind_config_of(machine)
+    assert config["networking"] == {"disableDefaultCNI": True}  # the node image's static CNI
+    assert [yaml.safe_load(p) for p in config["kubeadmConfigPatches"]] == [
+        {"kind": "KubeletConfiguration", "failCgroupV1": False}
+    ]
+    loaded = [c[-1] for c in machine.calls if c[1:3] == ["load", "docker-image"]]
+    assert loaded == list(LOCAL_APPS)
+    install = next(
+        i
+        for c, i in zip(machine.calls, machine.inputs, strict=True)
+        if "--field-manager=argocd-chaos-install" in c
+    )
+    policies = {
+        c["imagePullPolicy"]
+        for d in yaml.safe_load_all(install or "")
+        for c in (((d.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers", [])
+    }
+    assert policies == {"IfNotPresent"}
+    assert handle.versions["kind_node_image"] == "argocd-chaos/kind-node:v1.37.0"
+    assert handle.versions["kind_images"] == "local (argocd-chaos images build)"
+    assert handle.versions["kubernetes"] == "v1.37.0"
+
+
+def test_local_images_not_built_is_one_error_naming_the_command(
+    machine: Machine, manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(images, "find_images", lambda version, docker: None)
+    with pytest.raises(ConfigError, match=r"argocd-chaos images build --argocd-version v3.6.1"):
+        KindProvider().acquire(cfg(manifest, kind_local_images=True, argocd_version="v3.6.1"))
+    assert not any(c[1:3] == ["create", "cluster"] for c in machine.calls)
+
+
+def test_node_image_option_replaces_the_pinned_one(machine: Machine, manifest: Path) -> None:
+    serve_rolled_out_argocd(machine.api)
+    KindProvider().acquire(cfg(manifest, kind_node_image="mine/node:v1.37.0"))
+    create = next(c for c in machine.calls if c[1:3] == ["create", "cluster"])
+    assert "--image=mine/node:v1.37.0" in create
+
+
+def test_kind_options_are_refused_with_another_provider() -> None:
+    with pytest.raises(ConfigError, match="options of the kind provider"):
+        check_inputs(HarnessConfig(provider="embedded", kind_local_images=True))
