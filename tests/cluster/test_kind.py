@@ -20,9 +20,9 @@ import yaml
 from testkit.http import reply_json, serving
 
 import harness._cluster.session
-from harness._chaos.webhook import WebhookEndpoint
 from harness._build import images
 from harness._build.images import engine
+from harness._chaos.webhook import WebhookEndpoint
 from harness._cluster.kind import provider as _kind
 from harness._cluster.kind.provider import KIND_CONFIG, KIND_NODE_IMAGE, KIND_VERSION, KindProvider
 from harness._cluster.provider import ClusterHandle, Provider
@@ -301,7 +301,7 @@ def test_no_kind_says_how_to_get_it(machine: Machine) -> None:
         "(from the Go module proxy, into $(go env GOPATH)/bin, which must be on PATH) or pass "
         "--kind-path /path/to/kind; or run with --cluster embedded, which needs neither kind nor Docker."
     )
-    assert [Path(c[0]).name for c in machine.calls] == ["docker", "docker"]  # engine facts; nothing downloaded
+    assert [Path(c[0]).name for c in machine.calls] == ["docker", "docker"]  # nothing downloaded
 
 
 def test_kind_path_must_be_an_executable(machine: Machine, tmp_path: Path) -> None:
