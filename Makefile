@@ -31,6 +31,7 @@ help:
 	@echo "make chaos   run the claim suites on the default cluster and write the report to $(REPORTS)/"
 	@echo "make test    the project's own tests: lint, types, unit tests, the embedded-cluster e2e tests"
 	@echo "make matrix  run the claim suites on several Argo CD releases and write $(REPORTS)/matrix.md"
+	@echo "make test-kind  the claim suites on kind from locally built images, compared with the embedded run"
 	@echo "make bench-boot  five warm boots of the embedded cluster: median and per-step seconds"
 	@echo "options: CLUSTER=embedded|kind|existing ARGOCD_VERSION=v3.6.1 ARGOCD_SOURCE=DIR KEEP_CLUSTER=never|on-failure|always JOBS=4"
 
@@ -101,6 +102,46 @@ unit: venv
 .PHONY: test
 test: venv deps test-deps lint build
 	$(BIN)/pytest tests suites --cluster embedded $(ARGOCD_FLAG) $(XDIST_TEST) $(PYTEST_ARGS)
+
+# The claim suites on a real kind cluster made from local images, for machines with no registry:
+# `argocd-chaos images build` (Debian packages + Go modules, cached), the suites with real hook
+# containers into $(KIND_REPORTS)/, then the ledger compared with the embedded one ($(EMBEDDED_REPORTS),
+# made first by `make chaos` when missing). Not part of `make test`: a cold image build takes tens of
+# minutes on 2 cores. Debian's dockerd is started for the run (tools/with_docker_engine.py) and stopped.
+KIND_PACKAGES := dockerd:docker.io mmdebstrap:mmdebstrap jq:jq gcc:gcc
+KIND_CLUSTER_NAME ?= argocd-chaos-kind
+KIND_REPORTS ?= $(REPORTS)/kind
+EMBEDDED_REPORTS ?= $(REPORTS)
+.PHONY: kind-deps
+kind-deps:
+	@missing=""; for pair in $(KIND_PACKAGES); do \
+	  command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing from Debian packages"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq$$missing >/dev/null; \
+	  else echo "error:$$missing not installed; run: sudo apt-get install -y$$missing" >&2; exit 1; fi; \
+	fi
+
+.PHONY: images
+images: venv deps kind-deps build
+	$(BIN)/python tools/with_docker_engine.py -- $(BIN)/argocd-chaos images build $(ARGOCD_FLAG)
+
+.PHONY: test-kind
+test-kind: venv deps kind-deps build
+	@test -f $(EMBEDDED_REPORTS)/claims.json || $(MAKE) --no-print-directory chaos REPORTS=$(EMBEDDED_REPORTS)
+	$(BIN)/python tools/with_docker_engine.py -- $(MAKE) --no-print-directory kind-suites
+
+# (run by test-kind inside a Docker engine)
+.PHONY: kind-suites
+kind-suites:
+	$(BIN)/argocd-chaos images build $(ARGOCD_FLAG)
+	mkdir -p $(KIND_REPORTS)
+	$(BIN)/pytest suites --cluster kind --kind-local-images --cluster-name $(KIND_CLUSTER_NAME) $(ARGOCD_FLAG) \
+	  --keep-cluster $(KEEP_CLUSTER) -p no:xdist --reports-dir $(KIND_REPORTS) \
+	  --junitxml $(KIND_REPORTS)/junit.xml $(PYTEST_ARGS) || status=$$?; \
+	$(BIN)/argocd-chaos claims --reports $(KIND_REPORTS) --compare $(EMBEDDED_REPORTS) || status=$${status:-1}; \
+	exit $${status:-0}
 
 # Warm boots of the embedded cluster: per-run wall time, per-step figures, median/min/max.
 BOOT_RUNS ?= 5

@@ -1,8 +1,8 @@
 """A Docker engine and a busybox image for the tests that check kind's moving parts in real containers.
 
-kind itself cannot run here (no node image without a registry), but a Docker engine can: Debian's
-`docker.io`, started as root. What kind would do with a container (run a translated hook command,
-reach a webhook through the network gateway) is checked in real containers instead. The engine is the
+A whole kind cluster is `make test-kind`'s (its images take long to build the first time); here a
+Docker engine, Debian's `docker.io` started as root, checks what kind would do with a container (run a
+translated hook command, reach a webhook through the network gateway) in real containers. The engine is the
 one already running, or one started here for the session and stopped after it; without an engine and
 without root to start one, these tests skip and say so.
 
@@ -13,10 +13,10 @@ for, so the commands are checked against the shell they will meet.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import signal
-import subprocess
+import sys
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -24,61 +24,28 @@ from collections.abc import Iterator
 import pytest
 from testkit.docker import DockerEngine
 
-from harness._wait import Expectation, Outcome, expect, failed, met, pending
+from harness._build.images.engine import started_engine
+from harness._errors import ConfigError
 
 #: The busybox applets the hook commands and the containerised API server need.
 APPLETS = ("sh", "sleep", "cat", "echo", "test", "[", "mkdir", "true")
-_ENGINE_TIMEOUT = 60.0
-
-
-def _docker_info(docker: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [docker, "info", "--format", "{{.ServerVersion}}"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=_ENGINE_TIMEOUT,
-    )
 
 
 @pytest.fixture(scope="session")
 def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
-    docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip("no docker command: install Debian's docker.io (make test-deps does, as root)")
-    first = _docker_info(docker)
-    if first.returncode == 0:
-        yield DockerEngine(docker, first.stdout.strip())
-        return
-    dockerd = shutil.which("dockerd")
-    if dockerd is None or os.geteuid() != 0:
-        pytest.skip(
-            "no Docker engine answers and none can be started here (needs root and dockerd from "
-            f"Debian's docker.io): {first.stderr.strip()[-300:]}"
-        )
+    """The running engine, or one started for the session (`harness._build.images.engine`, which adds
+    the runc wrapper on kernels that need it) and stopped after; a skip when neither is possible."""
     log_path = tmp_path_factory.mktemp("dockerd") / "dockerd.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [dockerd], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-    try:
-
-        def answers() -> Outcome:
-            if proc.poll() is not None:
-                return failed(f"dockerd exited with {proc.returncode}: {log_path.read_text()[-2000:]}")
-            p = _docker_info(docker)
-            return met(p.stdout.strip()) if p.returncode == 0 else pending(p.stderr.strip()[-200:])
-
-        what = "the Docker engine started here answers `docker info`"
-        outcome = expect(Expectation(what, answers), timeout=_ENGINE_TIMEOUT)
-        yield DockerEngine(docker, outcome.message)
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    with contextlib.ExitStack() as stack:
         try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+            engine = stack.enter_context(started_engine(log_path, _say, privileged=False))
+        except ConfigError as exc:
+            pytest.skip(f"no Docker engine for these tests: {exc}")
+        yield DockerEngine(engine.docker, engine.version)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
 
 @pytest.fixture(scope="session")
