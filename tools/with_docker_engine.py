@@ -1,4 +1,4 @@
-"""Run one command with a Docker engine: the running one, or Debian's dockerd started for it and stopped after.
+"""Run one command with a Docker engine: the running one, or dockerd started for it and stopped after.
 
 `make test-kind` runs its image build, suites and comparison inside this, so a fresh machine needs no
 engine set up by hand: the engine gets the runc wrapper where the kernel withholds CAP_SYS_RESOURCE
