@@ -17,6 +17,9 @@ from harness._build.images import steps
 from harness._errors import BuildError
 
 
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
 @dataclass(frozen=True)
 class Docker:
     exe: str
@@ -39,7 +42,12 @@ class Docker:
         return p.stdout.strip() if p.returncode == 0 and p.stdout.strip() else None
 
     def import_tar(self, tar: Path, tag: str) -> str:
-        self.run(["import", str(tar), tag], f"docker import {tar.name} as {tag}", quiet=False)
+        """`docker import` a root file system; PATH set, as a tar carries no image config."""
+        self.run(
+            ["import", "--change", f"ENV PATH={DEFAULT_PATH}", str(tar), tag],
+            f"docker import {tar.parent.name} as {tag}",
+            quiet=False,
+        )
         return self.image_id(tag) or ""
 
     def build(self, context: Path, tag: str, build_args: Mapping[str, str] | None = None) -> str:

@@ -2,7 +2,7 @@
 ARG BASE
 FROM ${BASE} AS debian
 FROM scratch
-COPY --from=debian /bin/busybox /bin/busybox
+COPY --from=debian /usr/bin/busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 RUN ["/bin/mkdir", "-p", "-m", "1777", "/tmp"]
 CMD ["sh"]
