@@ -132,15 +132,28 @@ test-kind: venv deps kind-deps build
 	@test -f $(EMBEDDED_REPORTS)/claims.json || $(MAKE) --no-print-directory chaos REPORTS=$(EMBEDDED_REPORTS)
 	$(BIN)/python tools/with_docker_engine.py -- $(MAKE) --no-print-directory kind-suites
 
-# (run by test-kind inside a Docker engine)
+# (run by test-kind inside a Docker engine) The kind cluster is kept after the kind pass, so that the
+# existing provider (KIND_EXISTING=1, the default) runs the suites on it through its kubeconfig
+# context; it is deleted at the end unless KEEP_CLUSTER=always.
+KIND_EXISTING ?= 1
 .PHONY: kind-suites
 kind-suites:
 	$(BIN)/argocd-chaos images build $(ARGOCD_FLAG)
 	mkdir -p $(KIND_REPORTS)
+	kind=$$($(BIN)/argocd-chaos images build $(ARGOCD_FLAG) --print kind); \
 	$(BIN)/pytest suites --cluster kind --kind-local-images --cluster-name $(KIND_CLUSTER_NAME) $(ARGOCD_FLAG) \
-	  --keep-cluster $(KEEP_CLUSTER) -p no:xdist --reports-dir $(KIND_REPORTS) \
+	  --keep-cluster always -p no:xdist --reports-dir $(KIND_REPORTS) \
 	  --junitxml $(KIND_REPORTS)/junit.xml $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/argocd-chaos claims --reports $(KIND_REPORTS) --compare $(EMBEDDED_REPORTS) || status=$${status:-1}; \
+	if [ "$(KIND_EXISTING)" = 1 ] && $$kind get clusters | grep -qx "$(KIND_CLUSTER_NAME)"; then \
+	  mkdir -p $(KIND_REPORTS)/existing; kc=$$(mktemp); \
+	  $$kind get kubeconfig --name $(KIND_CLUSTER_NAME) > $$kc; \
+	  KUBECONFIG=$$kc $(BIN)/pytest suites --cluster existing --context kind-$(KIND_CLUSTER_NAME) --allow-global-config \
+	    -p no:xdist --reports-dir $(KIND_REPORTS)/existing --junitxml $(KIND_REPORTS)/existing/junit.xml \
+	    $(PYTEST_ARGS) || status=$${status:-1}; \
+	  rm -f $$kc; \
+	fi; \
+	if [ "$(KEEP_CLUSTER)" != always ]; then $$kind delete cluster --name $(KIND_CLUSTER_NAME); fi; \
 	exit $${status:-0}
 
 # Warm boots of the embedded cluster: per-run wall time, per-step figures, median/min/max.

@@ -53,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
         "--argocd-version", default=None, help="Argo CD release tag, e.g. v3.6.1 (default: pinned)"
     )
     imb.add_argument(
+        "--print",
+        choices=("images", "kind"),
+        default="images",
+        help="what to print on stdout when done: the image names (default) or the kind binary they are for",
+    )
+    imb.add_argument(
         "--engine-log",
         default=None,
         metavar="FILE",
@@ -152,8 +158,10 @@ def _images(args: argparse.Namespace) -> int:
     log = Path(args.engine_log) if args.engine_log else cache_root() / "logs" / "dockerd.log"
     with started_engine(log, _say) as engine:
         made = ensure_images(args.argocd_version, docker=Docker(engine.docker, _say), say=_say)
-    print(made.node_image)
-    for image in made.app_images:
+    if args.print == "kind":
+        print(made.kind)
+        return 0
+    for image in (made.node_image, *made.app_images):
         print(image)
     return 0
 
