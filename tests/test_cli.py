@@ -297,3 +297,20 @@ def test_up_with_bad_settings_fails_before_building(
 ) -> None:
     assert main(["cluster", "up", "--name", "ok", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_images_build_with_a_bad_version_fails_before_any_engine(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")  # no docker, no go: nothing may be started or built
+    assert main(["images", "build", "--argocd-version", "junk"]) == 2
+    err = capsys.readouterr().err
+    assert "not a release tag like v3.6.1" in err
+
+
+def test_images_build_without_docker_is_one_clear_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["images", "build"]) == 2
+    assert "no docker command: install Debian's docker.io" in capsys.readouterr().err
