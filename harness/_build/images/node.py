@@ -39,6 +39,8 @@ FILES: Final = Path(__file__).resolve().parent / "files"
 POD_SUBNET: Final = "10.244.0.0/24"
 CNI_CONFLIST: Final = "10-argocd-chaos-ptp.conflist"
 PRELOAD_TIMEOUT: Final = 120.0
+#: The label containerd's CRI plugin reads as "pinned" (kind's node image builder sets it too).
+PINNED: Final = "io.cri-containerd.pinned=pinned"
 
 
 def cni_conflist(subnet: str = POD_SUBNET) -> dict[str, object]:
@@ -212,12 +214,16 @@ def preload(docker: Docker, staged: str, tag: str, images: Sequence[str]) -> str
                     "--all-platforms",
                     "--no-unpack",
                     "--digests",
-                    "--label=io.cri-containerd.pinned=pinned",
                     "-",
                 ],
                 f"preload {image} into the node's containerd",
                 quiet=False,
                 input=data,
+            )
+            # pinned: the kubelet's image garbage collection never removes it (there is no pulling it back)
+            docker.run(
+                ["exec", name, "ctr", "--namespace=k8s.io", "images", "label", image, PINNED],
+                f"pin {image}",
             )
         listed = docker.run(
             ["exec", name, "ctr", "--namespace=k8s.io", "images", "list", "-q"], "list images"
