@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+import yaml
+
 from harness._build import binaries, cache, versions
 from harness._build.images import gotools, node, rootfs, steps
 from harness._build.images.docker import Docker
@@ -133,8 +135,6 @@ def tag_of(image: str) -> str:
 
 def manifest_images(install_yaml: Path) -> list[str]:
     """Every image the containers and init containers of the install manifest's workloads run, in order."""
-    import yaml
-
     seen: list[str] = []
     for doc in yaml.load_all(install_yaml.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
         spec = ((((doc or {}).get("spec") or {}).get("template") or {}).get("spec")) or {}
