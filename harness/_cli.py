@@ -72,6 +72,62 @@ def _parser() -> argparse.ArgumentParser:
         a.add_argument("component")
         a.add_argument("--name", default="argocd-chaos")
 
+    r = sub.add_parser(
+        "reproduce",
+        help="replay an incident from an Application and its manifests on a test cluster",
+        description="Replay an incident from files: the Application as "
+        "`kubectl get application NAME -o yaml` prints it and its rendered manifests. Hooks succeed "
+        "unless a flag says otherwise. Exit 0: the replay ran and every expectation held; "
+        "1: an expectation did not hold; 2: bad input.",
+    )
+    r.add_argument("--app", required=True, type=Path, metavar="APPLICATION.yaml", help="the Application")
+    r.add_argument(
+        "--manifests",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="a file, a folder or a multi-document stream",
+    )
+    r.add_argument(
+        "--steps", type=Path, default=None, metavar="STEPS.yaml", help="steps after the default ones"
+    )
+    r.add_argument("--argocd-version", default=None, help="Argo CD release to replay on (default: pinned)")
+    r.add_argument(
+        "--cluster", choices=PROVIDERS, default="embedded", help="cluster provider (default: embedded)"
+    )
+    r.add_argument(
+        "--cluster-name", default="argocd-chaos-reproduce", help="a running cluster of it is reused"
+    )
+    r.add_argument("--context", default=None, help="kubeconfig context (existing provider)")
+    r.add_argument("--keep-cluster", choices=("never", "always"), default="never")
+    r.add_argument("--fail", action="append", default=[], metavar="HOOK[=EXIT_CODE]", help="this hook fails")
+    r.add_argument("--hang", action="append", default=[], metavar="HOOK", help="this hook runs until deleted")
+    r.add_argument(
+        "--duration",
+        action="append",
+        default=[],
+        metavar="HOOK=5s",
+        help="this hook runs that long before it ends",
+    )
+    r.add_argument(
+        "--reports", type=Path, default=None, metavar="DIR", help="default: reports/reproduce/<app>/"
+    )
+
+    inc = sub.add_parser(
+        "incidents",
+        help="replay the catalogue of known hook bugs (incidents/) on one release and write the table",
+    )
+    inc.add_argument("--catalogue", type=Path, default=Path("incidents"), metavar="DIR")
+    inc.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR")
+    inc.add_argument("--argocd-version", default=None)
+    inc.add_argument("--cluster-name", default="argocd-chaos-incidents")
+    inc.add_argument("--only", action="append", default=[], metavar="INCIDENT", help="replay only these")
+    inc.add_argument(
+        "--table-only",
+        action="store_true",
+        help="write reports/incidents.md/.json from the runs already there",
+    )
+
     cl = sub.add_parser("claims", help="print the last claims ledger")
     cl.add_argument("--reports", default="reports", help="reports directory (default: reports)")
     cl.add_argument(
@@ -145,6 +201,20 @@ def _dispatch(args: argparse.Namespace) -> int:
         b = ensure_build(args.argocd_version, source=args.argocd_source, out=_say)
         print(b.versions.argocd if args.print == "release" else b.bin)
         return 0
+    if args.command == "reproduce":
+        return _reproduce(args)
+    if args.command == "incidents":
+        from harness._reproduce.incidents import run_incidents
+
+        return run_incidents(
+            catalogue=args.catalogue,
+            reports=args.reports,
+            argocd_version=args.argocd_version,
+            cluster_name=args.cluster_name,
+            only=args.only,
+            table_only=args.table_only,
+            say=_say,
+        )
     if args.command == "claims" and args.matrix is not None:
         from harness._report.matrix import format_matrix_markdown, write_matrix
 
@@ -191,6 +261,33 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
         return 1 if args.fail_on_change and diff.changed else 0
     return _cluster(args)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from harness._reproduce.command import ClusterOptions, reproduce
+
+    result, json_path, md_path = reproduce(
+        app=args.app,
+        manifests=args.manifests,
+        steps=args.steps,
+        fail=args.fail,
+        hang=args.hang,
+        duration=args.duration,
+        reports=args.reports,
+        cluster=ClusterOptions(
+            provider=args.cluster,
+            argocd_version=args.argocd_version,
+            cluster_name=args.cluster_name,
+            keep_cluster=args.keep_cluster,
+            context=args.context,
+        ),
+        say=_say,
+    )
+    failed = [e for e in result.expectations if not e.held]
+    for e in failed:
+        _say(f"argocd-chaos: expectation not held (step {e.step}): {e.expectation}; observed: {e.observed}")
+    _say(f"argocd-chaos: wrote {json_path} and {md_path}")
+    return 1 if failed else 0
 
 
 def _cluster(args: argparse.Namespace) -> int:

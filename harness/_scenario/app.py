@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import allure
 from kubernetes import client
@@ -148,6 +148,32 @@ class AppUnderTest:
             self._operations()  # number operations from the first one on
             return created
 
+    def create_application(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Create the destination namespace and this Application manifest as given, whole.
+
+        For an Application written elsewhere (a user's, in `argocd-chaos reproduce`): its name,
+        namespace and destination must already be this app's; the run's labels are added.
+        Raises ConfigError when they are not.
+        """
+        meta = manifest.get("metadata") or {}
+        dest = (manifest.get("spec") or {}).get("destination") or {}
+        if meta.get("name") != self.name or dest.get("namespace") != self.namespace:
+            raise ConfigError(
+                f"the Application must be named {self.name} and deploy to namespace {self.namespace}; got "
+                f"{meta.get('name')!r} deploying to {dest.get('namespace')!r}"
+            )
+        body = {**manifest, "metadata": {**meta, "labels": {**(meta.get("labels") or {}), **self.labels}}}
+        with allure.step(f"create Application {self.name} from a manifest"):
+            self.ensure_namespace()
+            created = cast(
+                dict[str, Any],
+                self.argocd.co.create_namespaced_custom_object(
+                    "argoproj.io", "v1alpha1", self.argocd.namespace, "applications", body
+                ),
+            )
+            self._operations()  # number operations from the first one on
+            return created
+
     def ensure_namespace(self) -> None:
         """The destination namespace, labelled with the test's identity (created once)."""
         ns = client.V1Namespace(metadata=client.V1ObjectMeta(name=self.namespace, labels=self.labels))
@@ -271,6 +297,13 @@ class AppUnderTest:
             self._watch = OperationWatch(self.api, self.argocd.namespace, self.name)
             self._watch.start()
         return self._watch
+
+    def operations(self) -> list[OperationState]:
+        """Every operation the watch has seen so far, oldest first, each as last seen and numbered."""
+        watch = self._operations()
+        with watch.lock:
+            states = [r.state() for r in watch.log.records]
+        return [s for s in states if s is not None]
 
     def _numbered(self, op: OperationState, resource_version: str) -> OperationState:
         watch = self._operations()
