@@ -189,8 +189,11 @@ def write(result: ReplayResult, out: Path) -> tuple[Path, Path]:
     md_path.write_text(markdown, encoding="utf-8")
     diag = out / "diagnostics"
     diag.mkdir(exist_ok=True)
-    for name, text in result.diagnostics.items():  # redacted by diagnostics.render
-        (diag / (name if name.endswith(".yaml") else f"{name}.txt")).write_text(text, encoding="utf-8")
+    for name, text in result.diagnostics.items():
+        # diagnostics.render redacts already; once more here, as every text this module writes.
+        (diag / (name if name.endswith(".yaml") else f"{name}.txt")).write_text(
+            redact_text(text), encoding="utf-8"
+        )
     _write_allure(data, markdown, out / "allure-results")
     return json_path, md_path
 
