@@ -129,7 +129,7 @@ def replay(
         result = ReplayResult(prepared, dict(handle.versions), handle.provider, manifest)
         timeline = Timeline(api, app.name, app.namespace)
         timeline.start()
-        runner = _Runner(app, handle, prepared, result, timeouts, say, started)
+        runner = _Runner(app, handle, prepared, result, timeouts, say, started, timeline)
         runner.run(manifest)
         timeline.stop()
         runner.finish(timeline)
@@ -225,7 +225,9 @@ class _Runner:
         timeouts: Timeouts,
         say: Callable[[str], None],
         started: float,
+        timeline: Timeline,
     ) -> None:
+        self.timeline = timeline
         self.app = app
         self.handle = handle
         self.prepared = prepared
@@ -290,7 +292,7 @@ class _Runner:
             self.observe(
                 step.number,
                 "observe the automated sync of the new revision",
-                self.timeouts.assert_,
+                step.args.get("timeout", self.timeouts.assert_),
                 after=before if before is not None and before.seq > 0 else "",
             )
 
@@ -450,6 +452,26 @@ class _Runner:
                 return value == want, f"sync={st.sync} health={st.health}"
 
             return f"the Application's {key} status is {want}", field_check
+        if key == "job_runs":
+            name = want["name"]
+            low, high = want.get("at_least", 0), want.get("at_most")
+
+            def runs_check() -> tuple[bool, str]:
+                runs = [
+                    j for j in self.timeline.job_runs() if j.name == name or j.name.startswith(f"{name}-")
+                ]
+                ok = len(runs) >= low and (high is None or len(runs) <= high)
+                return ok, f"{len(runs)} Jobs seen: {', '.join(j.name for j in runs) or 'none'}"
+
+            bounds = " and ".join(
+                b
+                for b in (
+                    f"at least {low}" if "at_least" in want else "",
+                    f"at most {high}" if high is not None else "",
+                )
+                if b
+            )
+            return f"{bounds} runs of Job {name}", runs_check
         if key == "condition":
             ctype, text, present = want["type"], want.get("message_contains", ""), want["present"]
 

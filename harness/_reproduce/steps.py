@@ -6,7 +6,8 @@ Shape (every key optional but `steps`)::
     hooks:                             # the same as the command-line flags, kept with the incident
       migrate: {outcome: fail, exit_code: 3, duration: 2s}   # outcome: succeed | fail | hang
     steps:
-      - commit: manifests-v2/          # the next revision of the manifests (a path next to steps.yaml)
+      - commit: manifests-v2/          # the next revision of the manifests (a path next to steps.yaml);
+                                       # or {path: manifests-v2/, timeout: 60s} (observing its automated sync)
       - sync: {prune: true, sync_options: [Replace=true], timeout: 90s}
       - drift: {kind: ConfigMap, name: app-config, patch: {data: {mode: drifted}}}
       - delete: {cascade: foreground, wait: 60s}
@@ -25,6 +26,7 @@ Shape (every key optional but `steps`)::
           operations_at_least: 2
           operations_at_most: 1
           condition: {type: DeletionError, message_contains: "hook"}
+          job_runs: {name: migrate, at_least: 2, at_most: 3}   # Jobs of that name (or prefix) seen
           within: 30s                  # poll until it holds (default: now)
 
 Every mistake is a ConfigError naming the step (its number, from 1) and what it takes.
@@ -64,6 +66,7 @@ EXPECT_KEYS = (
     "operations_at_least",
     "operations_at_most",
     "condition",
+    "job_runs",
     "within",
 )
 OPERATION_PHASES = ("Running", "Succeeded", "Failed", "Error", "Terminating")
@@ -188,14 +191,21 @@ def _mapping(value: object, where: str, allowed: tuple[str, ...]) -> dict[str, A
 
 
 def _commit(value: object, base: Path, where: str) -> dict[str, Any]:
+    args: dict[str, Any] = {}
+    if isinstance(value, dict):
+        args = _mapping(value, where, ("path", "timeout"))
+        value = args.get("path")
+        if "timeout" in args:
+            args["timeout"] = seconds(args["timeout"], f"{where} timeout")
     if not isinstance(value, str) or not value:
         raise ConfigError(
-            f"{where} takes the path of the next revision's manifests, e.g. `commit: manifests-v2/`"
+            f"{where} takes the path of the next revision's manifests, e.g. `commit: manifests-v2/` "
+            "(or {path: manifests-v2/, timeout: 60s})"
         )
     target = (base / value).resolve()
     if not target.exists():
         raise ConfigError(f"{where}: {value} (resolved to {target}) does not exist")
-    return {"path": str(target)}
+    return {**args, "path": str(target)}
 
 
 def _sync(value: object, base: Path, where: str) -> dict[str, Any]:
@@ -290,6 +300,18 @@ def _expect(value: object, base: Path, where: str) -> dict[str, Any]:
         if not isinstance(obj["present"], bool):
             raise ConfigError(f"{where}: object present is true or false, got {obj['present']!r}")
         args["object"] = obj
+    if "job_runs" in args:
+        runs = _mapping(args["job_runs"], f"{where} job_runs", ("name", "at_least", "at_most"))
+        bounds = [k for k in ("at_least", "at_most") if k in runs]
+        if (
+            not isinstance(runs.get("name"), str)
+            or not bounds
+            or any(isinstance(runs[k], bool) or not isinstance(runs[k], int) or runs[k] < 0 for k in bounds)
+        ):
+            raise ConfigError(
+                f"{where}: job_runs is {{name: NAME, at_least: N, at_most: N}} (one bound or both)"
+            )
+        args["job_runs"] = runs
     if "condition" in args:
         cond = _mapping(args["condition"], f"{where} condition", ("type", "message_contains", "present"))
         if not isinstance(cond.get("type"), str):
