@@ -223,6 +223,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         json_path, md_path, m = write_matrix(Path(args.matrix))
         print(format_matrix_markdown(m), end="")
         _say(f"argocd-chaos: wrote {json_path} and {md_path}")
+        from harness._reproduce.incidents import matrix_section
+
+        # The incident catalogue's verdicts per release, when `make incidents` wrote them there too.
+        incidents = matrix_section(Path(args.matrix))
+        if incidents:
+            with md_path.open("a", encoding="utf-8") as f:
+                f.write(incidents)
+            print(incidents, end="")
         return 0
     if args.command == "claims":
         from harness._report.ledger import format_ledger_table, load_ledger

@@ -172,7 +172,21 @@ def table(reports: Path) -> dict[str, Any]:
                 {"id": row["id"], "upstream": row["upstream"], "title": row["title"], "results": {}},
             )
             entry["results"][release] = {k: row[k] for k in ("verdict", "evidence", "report", "seconds")}
-    return {"releases": releases, "incidents": [incidents[k] for k in sorted(incidents)]}
+    rows = [incidents[k] for k in sorted(incidents)]
+    return {"releases": releases, "incidents": rows, "changes": changes(releases, rows)}
+
+
+def changes(releases: list[str], rows: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Known bugs that appear or disappear between adjacent releases (both must have a verdict)."""
+    out: list[dict[str, str]] = []
+    for old, new in zip(releases, releases[1:], strict=False):
+        for row in rows:
+            before = row["results"].get(old, {}).get("verdict")
+            after = row["results"].get(new, {}).get("verdict")
+            if {before, after} == {REPRODUCED, NOT_REPRODUCED}:
+                what = "appears" if after == REPRODUCED else "disappears"
+                out.append({"from": old, "to": new, "incident": row["id"], "change": what})
+    return out
 
 
 def write_table(reports: Path, catalogue_root: Path | None = None) -> tuple[Path, Path]:
@@ -182,6 +196,33 @@ def write_table(reports: Path, catalogue_root: Path | None = None) -> tuple[Path
     json_path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     md_path.write_text(format_table(data), encoding="utf-8")
     return json_path, md_path
+
+
+def format_changes(data: dict[str, Any]) -> list[str]:
+    """The appear/disappear lines between adjacent releases, as a Markdown section."""
+    lines = ["## Between releases", ""]
+    if len(data["releases"]) < 2:
+        return [*lines, "One release only: nothing to compare.", ""]
+    if not data["changes"]:
+        return [*lines, "No known bug appears or disappears between adjacent releases.", ""]
+    lines += [f"- {c['from']} → {c['to']}: {c['incident']} {c['change']}" for c in data["changes"]]
+    return [*lines, ""]
+
+
+def matrix_section(reports: Path) -> str:
+    """The catalogue's part of the claims matrix (`claims --matrix`); "" when no incident ran there."""
+    if not load_results(reports):
+        return ""
+    write_table(reports)
+    data = table(reports)
+    lines = ["", "## Known hook bugs (incidents/)", ""]
+    releases = data["releases"]
+    lines += ["| incident | " + " | ".join(releases) + " |", "|---|" + "---|" * len(releases)]
+    for inc in data["incidents"]:
+        cells = [inc["results"].get(r, {}).get("verdict", "–") for r in releases]
+        lines.append(f"| #{inc['upstream']} {inc['title']} | " + " | ".join(cells) + " |")
+    lines += ["", *format_changes(data)[2:], f"Evidence: {reports / 'incidents.md'}", ""]
+    return "\n".join(lines)
 
 
 def format_table(data: dict[str, Any]) -> str:
@@ -200,7 +241,7 @@ def format_table(data: dict[str, Any]) -> str:
         link = f"#{inc['upstream']}" if inc["upstream"] else inc["id"]
         cells = [inc["results"].get(r, {}).get("verdict", "–") for r in releases]
         lines.append(f"| {link} {inc['title']} | " + " | ".join(cells) + " |")
-    lines += ["", "## Evidence", ""]
+    lines += ["", *format_changes(data), "## Evidence", ""]
     for inc in data["incidents"]:
         lines += [f"### {inc['id']}", ""]
         for r in releases:

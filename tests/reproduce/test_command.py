@@ -205,3 +205,31 @@ def test_incident_table_over_releases(tmp_path: Path) -> None:
     assert data["incidents"][0]["results"]["v2.14.21"]["verdict"] == "reproduced"
     md = _incidents.format_table(data)
     assert "| #27507 t | reproduced | not reproduced |" in md
+
+
+def test_known_bugs_that_appear_or_disappear_between_releases(tmp_path: Path) -> None:
+    verdicts = {"v2.14.21": ("reproduced", "reproduced"), "v3.6.1": ("not reproduced", "reproduced")}
+    for release, (first, second) in verdicts.items():
+        d = tmp_path / "incidents" / release
+        d.mkdir(parents=True)
+        rows = [
+            {
+                "id": f"{n}-x",
+                "upstream": n,
+                "title": f"bug {n}",
+                "verdict": v,
+                "evidence": [],
+                "report": "",
+                "seconds": 1.0,
+            }
+            for n, v in ((17191, first), (9830, second))
+        ]
+        (d / "summary.json").write_text(json.dumps({"release": release, "incidents": rows}))
+    data = _incidents.table(tmp_path)
+    assert data["changes"] == [
+        {"from": "v2.14.21", "to": "v3.6.1", "incident": "17191-x", "change": "disappears"}
+    ]
+    section = _incidents.matrix_section(tmp_path)
+    assert "| #17191 bug 17191 | reproduced | not reproduced |" in section
+    assert "- v2.14.21 → v3.6.1: 17191-x disappears" in section
+    assert _incidents.matrix_section(tmp_path / "none") == ""
