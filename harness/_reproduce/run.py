@@ -248,7 +248,11 @@ class _Runner:
     # -- the steps ---------------------------------------------------------------------------------
     def run(self, manifest: dict[str, Any]) -> None:
         automated = self.prepared.application.automated
-        self.app.create_application(manifest)
+        try:
+            self.app.create_application(manifest)
+        except ApiException as exc:
+            # The Application's own schema (the CRD) is checked by the API server only.
+            raise ConfigError(f"the API server rejects the Application: {_api_message(exc)}") from None
         self.record(0, "create the Application", "done", f"{self.app.name} in namespace {self.app.namespace}")
         if automated:
             self.observe(0, "observe the automated sync", self.timeouts.assert_, after="")
@@ -263,6 +267,8 @@ class _Runner:
                 if isinstance(exc, ConfigError):
                     raise
                 self.record(step.number, step.describe(), "error", str(exc))
+            except ApiException as exc:
+                self.record(step.number, step.describe(), "error", f"HTTP {exc.status}: {_api_message(exc)}")
 
     def observe(self, number: int, description: str, timeout: float, *, after: Any = None) -> None:
         try:
@@ -545,3 +551,10 @@ def _as_outcome(check: Callable[[], tuple[bool, str]]) -> Callable[[], Outcome]:
         return Outcome.simple(held, observed)
 
     return outcome
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        return str(json.loads(exc.body or "{}").get("message") or exc.reason)
+    except (ValueError, AttributeError):
+        return str(exc.reason)
