@@ -37,6 +37,8 @@ class Prepared:
     rewrites: list[Rewrite]
     hook_plans: dict[str, HookPlan]
     sources: dict[str, str] = field(default_factory=dict)
+    #: How long the default observe waits (steps.yaml `observe_timeout`); None: the assert timeout.
+    observe_timeout: float | None = None
 
     @property
     def name(self) -> str:
@@ -105,7 +107,9 @@ def prepare(
     sources = {"application": str(app_path), "manifests": str(manifests_path)}
     if steps_path is not None:
         sources["steps"] = str(steps_path)
-    return Prepared(application, tid, manifests, revisions, steps, rewrites, plans, sources)
+    return Prepared(
+        application, tid, manifests, revisions, steps, rewrites, plans, sources, steps_file.observe_timeout
+    )
 
 
 def _rewrite_application(app: Application, name: str, nested: bool) -> list[Rewrite]:

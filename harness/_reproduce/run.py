@@ -254,12 +254,13 @@ class _Runner:
             # The Application's own schema (the CRD) is checked by the API server only.
             raise ConfigError(f"the API server rejects the Application: {_api_message(exc)}") from None
         self.record(0, "create the Application", "done", f"{self.app.name} in namespace {self.app.namespace}")
+        first = self.prepared.observe_timeout or self.timeouts.assert_
         if automated:
-            self.observe(0, "observe the automated sync", self.timeouts.assert_, after="")
+            self.observe(0, "observe the automated sync", first, after="")
         else:
             req = self.app.sync()
             self.record(0, "sync", "done", f"requested a sync of {req.revision[:10]}")
-            self.observe(0, "observe the sync", self.timeouts.assert_, after=req)
+            self.observe(0, "observe the sync", first, after=req)
         for step in self.prepared.steps:
             try:
                 getattr(self, f"step_{step.kind}")(step)

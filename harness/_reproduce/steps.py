@@ -3,6 +3,7 @@
 Shape (every key optional but `steps`)::
 
     description: what the incident is, in a line
+    observe_timeout: 30s               # how long the default observe waits (default: the assert timeout)
     hooks:                             # the same as the command-line flags, kept with the incident
       migrate: {outcome: fail, exit_code: 3, duration: 2s}   # outcome: succeed | fail | hang
     steps:
@@ -83,6 +84,8 @@ class StepsFile:
     hang: list[str] = field(default_factory=list)
     duration: list[str] = field(default_factory=list)
     description: str = ""
+    #: How long the default observe waits for the first operation to end; None: the assert timeout.
+    observe_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -129,14 +132,19 @@ def load_steps(path: Path) -> StepsFile:
         raise ConfigError(
             f"--steps {path} must be a mapping with a `steps:` list (see `argocd-chaos reproduce --help`)"
         )
-    extra = sorted(set(data) - {"steps", "description", "hooks"})
+    extra = sorted(set(data) - {"steps", "description", "hooks", "observe_timeout"})
     if extra:
         raise ConfigError(
             f"--steps {path}: unknown top-level key(s) {', '.join(map(str, extra))}; "
-            "it takes steps, hooks and description"
+            "it takes steps, hooks, observe_timeout and description"
         )
     steps = [parse_step(i, raw, path.parent, path) for i, raw in enumerate(data["steps"], start=1)]
-    out = StepsFile(steps, description=str(data.get("description") or ""))
+    observe = data.get("observe_timeout")
+    out = StepsFile(
+        steps,
+        description=str(data.get("description") or ""),
+        observe_timeout=seconds(observe, f"--steps {path}: observe_timeout") if observe is not None else None,
+    )
     hooks = data.get("hooks") or {}
     if not isinstance(hooks, dict):
         raise ConfigError(
