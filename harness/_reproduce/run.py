@@ -139,6 +139,11 @@ def replay(
             timeline.stop()
         try:
             app.cleanup()
+            # The Application's finalizer has the controller delete what it deployed: "nothing left
+            # behind" means waiting for that, not only asking for it.
+            expect(app.gone(), timeout=timeouts.cleanup)
+        except ExpectationTimeout as exc:
+            say(f"argocd-chaos: warning: the replay's Application is not gone yet: {exc.last_observed}")
         finally:
             api.close()
             shutil.rmtree(repo_root, ignore_errors=True)
