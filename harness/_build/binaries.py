@@ -52,6 +52,9 @@ class Build:
 
     root: Path
     versions: versions.BuildVersions
+    #: Folders of the render tools (helm, kustomize) of this release, put on the repo-server's PATH
+    #: after `bin`; set by `harness._build.render_tools.ensure_render_tools`, empty until then.
+    tool_dirs: tuple[Path, ...] = ()
 
     @property
     def bin(self) -> Path:

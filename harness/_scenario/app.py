@@ -103,7 +103,8 @@ class AppUnderTest:
                 self._manifests[key] = d
             if self.repos is None:
                 return self.repo.commit_files(app.files(), message)
-            real = FixtureApp(app.name, self.repos.real_manifests(app.docs), list(app.folders))
+            # A chart's or kustomization's files go as they are: their pods get no translated command.
+            real = FixtureApp(app.name, self.repos.real_manifests(app.docs), list(app.folders), dict(app.raw))
             sha = self.repo.commit_files(real.files(), message)
             self.repos.push_repo(self.repo.path)
             return sha
