@@ -237,3 +237,36 @@ def test_skip_hook_configmap_edited_by_hand_keeps_the_edit(
     assert cm.data["revision"] == "edited-by-hand"
     assert cm.revision == "1"  # a Skip hook is never applied: revision 2's copy never reached the cluster
     assert "app-config" not in [r.name for r in op.resources]
+
+
+def _epoch(rfc3339: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_hook_job_that_takes_8s_to_go_away(app_under_test: AppUnderTest) -> None:
+    """Failing input: a hook Job that takes 8 s to go away when deleted, as a kubelet grace period
+    would make it. The fixed-name PreSync hook of revision 1 must be deleted (BeforeHookCreation)
+    before revision 2's run of it is created; its pod stays Terminating 8 s, so does the Job."""
+    app = app_under_test
+    fixture = FixtureApp.load("single-hook").with_termination_grace("hook", "8s")
+    app.commit_revision(1, fixture)
+    app.create()
+    app.sync()
+    app.wait_operation("Succeeded")
+    first = app.live().get("Job", "hook")
+    assert first is not None
+    assert first.status == "Complete"
+
+    app.commit_revision(2, fixture)
+    request = app.sync()
+    op = app.wait_operation("Succeeded", after=request)
+    second = app.live().get("Job", "hook")
+    assert second is not None
+    assert second.uid != first.uid
+    # The old Job (its pod Terminating for 8 s) was gone before the new one was created: the
+    # operation lasted at least the grace period, and the new Job is at least that much younger.
+    took = _epoch(op.finished_at) - _epoch(op.started_at)
+    assert took >= 8 - 1, f"operation took {took}s"  # 1 s: the timestamps' resolution
+    assert _epoch(second.created) - _epoch(op.started_at) >= 8 - 1
