@@ -37,6 +37,16 @@ _VERSION_KEYS = {
 }
 TOOLS = ("helm", "kustomize")
 
+#: Dependencies of a tool release that the module proxy no longer serves, and the served version
+#: used instead (found on 2026-12-01). kustomize v5.8.3's kyaml v0.21.3 requires kube-openapi
+#: v0.0.0-20261001230523-97fa35140926, for which proxy.golang.org answers "403 This module version
+#: is not available"; the kube-openapi that Kubernetes v1.37.0 pins is the nearest served one.
+DEPENDENCY_REPLACES: dict[tuple[str, str], dict[str, str]] = {
+    ("kustomize", "v5.8.3"): {
+        "k8s.io/kube-openapi": "k8s.io/kube-openapi@v0.0.0-20260721132016-d427ff9ee9ad",
+    },
+}
+
 
 @dataclass(frozen=True)
 class RenderToolVersions:
@@ -133,29 +143,43 @@ def _ensure_tool(tool: str, version: str, say: Printer) -> Path:
         staging = cache.fresh_staging(root.name)
         module, package = module_of(tool, version)
         gomod = Path(_probe_gomod(module, version))
-        toolchain = versions.toolchain_for(_go_directive(gomod.read_text()), versions.local_go_version())
+        go_line = _go_directive(gomod.read_text())
+        toolchain = versions.toolchain_for(go_line, versions.local_go_version())
+        env = versions.go_env(toolchain)
+        started = time.monotonic()
+        say(f"build: {tool} {version} from {module} (toolchain {toolchain}) ...")
+        # A wrapper module requiring only the tool gets the tool's own module graph (minimal version
+        # selection has nothing else to weigh), plus the few replaces in `DEPENDENCY_REPLACES`.
+        src = staging / "src"
+        src.mkdir()
+        (src / "go.mod").write_text(f"module argocd-chaos.local/{tool}\n\ngo {go_line}\n")
+        replaces = DEPENDENCY_REPLACES.get((tool, version), {})
+        edits = [f"-require={module}@{version}", f"-tool={package}"]
+        edits += [f"-replace={k}={v}" for k, v in sorted(replaces.items())]
+        _go(["mod", "edit", *edits], src, env, f"{module}@{version}", toolchain)
+        _go(["mod", "tidy"], src, env, f"{module}@{version}", toolchain)
         ldflags = ["-s", "-w"]
         if tool == "helm":
             # What helm's Makefile stamps for a tagged build (`internal/version`).
             ldflags += [f"-X {module}/internal/version.version={version}", f"-X {module}/internal/version.metadata="]
-        args = ["install", "-trimpath", "-ldflags", " ".join(ldflags), f"{package}@{version}"]
-        env = {**versions.go_env(toolchain), "GOBIN": str(staging / "bin")}
-        started = time.monotonic()
-        say(f"build: {tool} {version} from {module} (toolchain {toolchain}) ...")
-        proc = subprocess.run(
-            [versions.go_binary(), *args], cwd=staging, env=env, capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            tail = "\n".join(proc.stderr.strip().splitlines()[-GO_ERROR_LINES:])
-            raise BuildError(
-                f"`go {' '.join(args)}` building {module}@{version} failed (toolchain {toolchain}); "
-                f"last lines of the go error:\n{tail}"
-            )
-        stamp = {"tool": tool, "version": version, "module": module, "toolchain": toolchain}
+        out = staging / "bin" / tool
+        build = ["build", "-trimpath", "-ldflags", " ".join(ldflags), "-o", str(out), package]
+        _go(build, src, env, f"{module}@{version}", toolchain)
+        stamp = {"tool": tool, "version": version, "module": module, "toolchain": toolchain, "replaces": replaces}
         (staging / "tool.json").write_text(json.dumps(stamp, indent=2, sort_keys=True))
         cache.install_entry(staging, root)
         say(f"build: {tool} {version} done in {_fmt(time.monotonic() - started)}")
         return root / "bin"
+
+
+def _go(args: list[str], cwd: Path, env: dict[str, str], module: str, toolchain: str) -> None:
+    proc = subprocess.run([versions.go_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-GO_ERROR_LINES:])
+        raise BuildError(
+            f"`go {' '.join(args)}` building {module} failed (toolchain {toolchain}); "
+            f"last lines of the go error:\n{tail}"
+        )
 
 
 def _download(ref: str, toolchain: str = "local") -> dict[str, object]:

@@ -72,19 +72,23 @@ class FakeGo:
             if args[3].startswith("github.com/argoproj/argo-cd/v3@"):
                 return subprocess.CompletedProcess(cmd, 0, json.dumps({"Dir": str(self.tree)}), "")
             return subprocess.CompletedProcess(cmd, 0, json.dumps({"GoMod": str(self.gomod)}), "")
-        if args[0] == "install":
+        if args[:2] in (("mod", "edit"), ("mod", "tidy")):
+            return subprocess.CompletedProcess(cmd, 0, "", "")
+        if args[0] == "build":
             if self.fail:
                 return subprocess.CompletedProcess(cmd, 1, "", "go: downloading x\n" * 30 + "compile error\n")
             self.entered.set()
             self.hold.wait(30)
-            gobin = Path(kw["env"]["GOBIN"])
-            name = "helm" if "helm" in args[-1] else "kustomize"
-            (gobin / name).write_bytes(b"\x7fELF")
+            out = Path(args[args.index("-o") + 1])
+            out.write_bytes(b"\x7fELF")
             return subprocess.CompletedProcess(cmd, 0, "", "")
         raise AssertionError(f"unexpected go command {args}")
 
     def installs(self) -> list[tuple[str, ...]]:
-        return [a for a, _ in self.calls if a[0] == "install"]
+        return [a for a, _ in self.calls if a[0] == "build"]
+
+    def edits(self, tool: str) -> tuple[str, ...]:
+        return next(a for a, _ in self.calls if a[:2] == ("mod", "edit") and any(tool in x for x in a))
 
 
 @pytest.fixture
@@ -111,7 +115,12 @@ def test_tools_are_built_once_into_their_own_entries_and_go_on_the_path(go: Fake
         json.loads((rt.tool_dir("helm", "v4.3.1") / "tool.json").read_text())["module"] == "helm.sh/helm/v4"
     )
     helm = next(a for a in go.installs() if "helm" in a[-1])
-    assert helm[-1] == "helm.sh/helm/v4/cmd/helm@v4.3.1"
+    assert helm[-1] == "helm.sh/helm/v4/cmd/helm"
+    assert "-require=helm.sh/helm/v4@v4.3.1" in go.edits("helm")
+    # kustomize v5.8.3 needs a kube-openapi the proxy still serves (DEPENDENCY_REPLACES).
+    assert "-replace=k8s.io/kube-openapi=k8s.io/kube-openapi@v0.0.0-20260721132016-d427ff9ee9ad" in go.edits(
+        "kustomize"
+    )
     assert "-X helm.sh/helm/v4/internal/version.version=v4.3.1" in helm[helm.index("-ldflags") + 1]
     assert any("build: kustomize v5.8.3 done in" in m for m in said)
     # The Argo CD tree is read with the release's toolchain (its go line needs Go 1.27).
