@@ -270,3 +270,55 @@ def test_a_hook_job_that_takes_8s_to_go_away(app_under_test: AppUnderTest) -> No
     took = _epoch(op.finished_at) - _epoch(op.started_at)
     assert took >= 8 - 1, f"operation took {took}s"  # 1 s: the timestamps' resolution
     assert _epoch(second.created) - _epoch(op.started_at) >= 8 - 1
+
+
+def test_app_of_apps_sharing_one_repo(app_under_test: AppUnderTest) -> None:
+    """A parent app whose folder holds two child Applications, each reading its own folder of the
+    same repository; a new commit reaches a child, deleting the parent removes children and theirs."""
+    app = app_under_test
+
+    def with_children(fixture: FixtureApp) -> FixtureApp:
+        for child in ("a", "b"):
+            fixture.with_object(app.child_app(child, path=f"child-{child}", automated=True), folder="apps")
+        return fixture
+
+    app.commit_revision(1, with_children(FixtureApp.load("app-of-apps")))
+    app.create(path="apps")
+    app.sync()
+    op = app.wait_operation("Succeeded")
+    assert sorted(r.name for r in op.resources if r.kind == "Application") == [
+        f"{app.name}-a",
+        f"{app.name}-b",
+    ]
+
+    def children(want: dict[str, str]) -> Expectation:
+        def check() -> Outcome:
+            seen = {}
+            for child in ("a", "b"):
+                st = app.child_status(child)
+                cm = app.live().get("ConfigMap", f"{child}-config")
+                seen[child] = (st.sync if st else "absent", cm.data.get("revision") if cm else None)
+            ok = all(seen[c] == ("Synced", rev) for c, rev in want.items())
+            return Outcome.simple(ok, f"children (sync, ConfigMap revision): {seen}")
+
+        return Expectation(f"children synced at {want}", check)
+
+    expect(children({"a": "1", "b": "1"}), timeout=app.timeouts.assert_)
+    a_hooks = [j for j in app.live().named("Job", "a-pre-")]
+    assert len(a_hooks) == 1  # child a's PreSync hook ran when the child synced
+
+    app.commit_revision(2, with_children(FixtureApp.load("app-of-apps")))
+    app.argocd.refresh(f"{app.name}-b")  # no webhook reaches a local repo: ask, as a user would
+    expect(children({"b": "2"}), timeout=app.timeouts.assert_)
+
+    app.delete(cascade="foreground")
+    app.wait_gone()
+
+    def children_gone() -> Outcome:
+        left = [c for c in ("a", "b") if app.child_status(c) is not None]
+        configs = [o.name for o in app.live().of_kind("ConfigMap") if o.name.endswith("-config")]
+        return Outcome.simple(not left and not configs, f"children {left}, their ConfigMaps {configs}")
+
+    expect(
+        Expectation("the children and their objects are gone", children_gone), timeout=app.timeouts.assert_
+    )
