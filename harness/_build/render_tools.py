@@ -17,6 +17,7 @@ the release builds (`harness._build.cache`).
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import time
@@ -110,13 +111,28 @@ def argocd_tree(build: Build) -> Path:
 
 
 def release_tool_versions(build: Build) -> RenderToolVersions:
-    """The helm and kustomize versions the build's release ships, from its `hack/tool-versions.sh`."""
+    """The helm and kustomize versions the build's release ships, from its `hack/tool-versions.sh`.
+
+    The build entry keeps a copy (`manifests/tool-versions.sh`), so a cached build answers without
+    the network; an entry made before that copy existed gets it on the first call.
+    """
+    kept = build.root / "manifests" / "tool-versions.sh"
+    if kept.is_file():
+        return parse_tool_versions(kept.read_text(), where=str(kept))
     path = argocd_tree(build) / "hack" / "tool-versions.sh"
     try:
         text = path.read_text()
     except OSError as exc:
-        raise BuildError(f"cannot read {path} ({exc.strerror}): it names the helm and kustomize versions") from None
-    return parse_tool_versions(text, where=str(path))
+        raise BuildError(
+            f"cannot read {path} ({exc.strerror}): it names the helm and kustomize versions"
+        ) from None
+    found = parse_tool_versions(text, where=str(path))
+    if kept.parent.is_dir():
+        # Written beside the entry and renamed: a reader never sees half a file.
+        tmp = kept.with_name(f".{kept.name}.{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, kept)
+    return found
 
 
 def ensure_render_tools(build: Build, out: Printer | None = None) -> Build:

@@ -179,3 +179,15 @@ def test_a_tree_without_the_file_is_one_error(go: FakeGo, tmp_path: Path) -> Non
     (go.tree / "hack" / "tool-versions.sh").unlink()
     with pytest.raises(BuildError, match=r"cannot read .*tool-versions.sh .*names the helm and kustomize"):
         rt.release_tool_versions(_build(tmp_path))
+
+
+def test_the_entry_keeps_the_versions_so_a_cached_build_needs_no_go(go: FakeGo, tmp_path: Path) -> None:
+    b = _build(tmp_path)
+    (b.root / "manifests").mkdir(parents=True)
+    assert rt.release_tool_versions(b) == rt.RenderToolVersions("v4.3.1", "v5.8.3")
+    assert (b.root / "manifests" / "tool-versions.sh").read_text() == NEW_STYLE
+    downloads = len(go.calls)
+
+    (go.tree / "hack" / "tool-versions.sh").unlink()  # the tree is not read again
+    assert rt.release_tool_versions(b) == rt.RenderToolVersions("v4.3.1", "v5.8.3")
+    assert len(go.calls) == downloads

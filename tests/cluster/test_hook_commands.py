@@ -38,7 +38,13 @@ from harness._cluster.kind.hook_commands import (
 )
 from harness._scenario.fixtures import FIXTURES_DIR, FixtureApp
 
-FIXTURES = sorted(p.name for p in FIXTURES_DIR.iterdir() if p.is_dir())
+#: Fixtures of plain manifests: a chart's or kustomization's pods are rendered by the repo-server, so
+#: their outcome annotations are never translated into commands (README, "The scenario API").
+FIXTURES = sorted(
+    p.name
+    for p in FIXTURES_DIR.iterdir()
+    if p.is_dir() and FixtureApp.load(p.name).source_type == "Directory"
+)
 BUSYBOX = shutil.which("busybox")
 
 
