@@ -190,6 +190,7 @@ def test_default_stage_names() -> None:
         "pod-fail",
         "pod-delete",
         "pod-delete-graceful",
+        "pod-delete-ended",
     ]
     assert len(set(_ids(_ALL))) == len(_ALL)
 
@@ -226,9 +227,11 @@ def test_stage_is_well_formed(stage: Obj) -> None:
         assert deletion == [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}]
         assert {**grace, "operator": "DoesNotExist"} in exprs
         assert spec["next"] == {"delete": True}
-    elif name == "pod-delete-graceful":
+    elif name in ("pod-delete-graceful", "pod-delete-ended"):
         assert deletion == [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}]
         assert {**grace, "operator": "Exists"} in exprs
+        running = {"key": ".status.phase", "values": ["Running"]}
+        assert {**running, "operator": "In" if name == "pod-delete-graceful" else "NotIn"} in exprs
         assert spec["next"] == {"delete": True}
     else:
         assert deletion == [{"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}]
@@ -271,6 +274,7 @@ def test_delays() -> None:
         "durationFrom": {"expressionFrom": f'.metadata.annotations["{ks.TERMINATION_GRACE}"]'}
     }
     assert "delay" not in by_name["pod-delete"]["spec"]
+    assert "delay" not in by_name["pod-delete-ended"]["spec"]
     assert by_name["switch-s1-exit"]["spec"]["delay"] == {"durationMilliseconds": 90_000}
     assert "delay" not in by_name["switch-s2-exit"]["spec"]
 
@@ -340,7 +344,9 @@ def _expected(
     grace: str | None = None,
 ) -> str | None:
     if deleting:
-        return "pod-delete-graceful" if grace else "pod-delete"
+        if not grace:
+            return "pod-delete"
+        return "pod-delete-graceful" if phase == "Running" else "pod-delete-ended"
     if phase == "Pending":
         return "pod-ready"
     if phase != "Running":

@@ -3,6 +3,9 @@ deletion as a step, and every object kind. Written with the public API only (`ha
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
+
 import pytest
 
 from harness import (
@@ -240,36 +243,46 @@ def test_skip_hook_configmap_edited_by_hand_keeps_the_edit(
 
 
 def _epoch(rfc3339: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
 
 def test_a_hook_job_that_takes_8s_to_go_away(app_under_test: AppUnderTest) -> None:
     """Failing input: a hook Job that takes 8 s to go away when deleted, as a kubelet grace period
-    would make it. The fixed-name PreSync hook of revision 1 must be deleted (BeforeHookCreation)
-    before revision 2's run of it is created; its pod stays Terminating 8 s, so does the Job."""
+    would make it. A stuck fixed-name PreSync hook is terminated (Argo CD deletes the running hook);
+    its pod stays Terminating 8 s, so does the Job, and the next sync can create its run of the
+    hook (BeforeHookCreation) only once the old Job is gone."""
     app = app_under_test
     fixture = FixtureApp.load("single-hook").with_termination_grace("hook", "8s")
-    app.commit_revision(1, fixture)
+    app.commit_revision(1, fixture.copy().with_hook_outcome("hook", "hang"))
     app.create()
     app.sync()
-    app.wait_operation("Succeeded")
-    first = app.live().get("Job", "hook")
-    assert first is not None
-    assert first.status == "Complete"
 
-    app.commit_revision(2, fixture)
+    def hook_running() -> Outcome:
+        pods = [p for p in app.live().of_kind("Pod") if "Job/hook" in p.owners]
+        return Outcome.simple(any(p.phase == "Running" for p in pods), f"hook pods {[p.phase for p in pods]}")
+
+    expect(Expectation("the hook's pod runs", hook_running), timeout=app.timeouts.assert_)
+    stuck = app.live().get("Job", "hook")
+    assert stuck is not None
+    terminated_at = time.time()
+    app.terminate()
+    ended = app.wait_ended()
+    assert ended.phase == "Failed"
+    going = app.live().get("Job", "hook")
+    assert going is not None  # still there: its pod takes its grace period to stop
+    assert going.uid == stuck.uid
+    assert going.deleting
+
+    app.commit_revision(2, fixture.copy().with_hook_outcome("hook", "succeed"))
     request = app.sync()
     op = app.wait_operation("Succeeded", after=request)
-    second = app.live().get("Job", "hook")
-    assert second is not None
-    assert second.uid != first.uid
-    # The old Job (its pod Terminating for 8 s) was gone before the new one was created: the
-    # operation lasted at least the grace period, and the new Job is at least that much younger.
-    took = _epoch(op.finished_at) - _epoch(op.started_at)
-    assert took >= 8 - 1, f"operation took {took}s"  # 1 s: the timestamps' resolution
-    assert _epoch(second.created) - _epoch(op.started_at) >= 8 - 1
+    rerun = app.live().get("Job", "hook")
+    assert rerun is not None
+    assert rerun.uid != stuck.uid
+    # The new run was created once the old Job was gone, 8 s after it was deleted (1 s: the
+    # resolution of creationTimestamp).
+    waited = _epoch(rerun.created) - terminated_at
+    assert waited >= 8 - 1, f"the re-run was created {waited:.1f}s after the terminate ({op.excerpt()})"
 
 
 def test_app_of_apps_sharing_one_repo(app_under_test: AppUnderTest) -> None:

@@ -47,8 +47,9 @@ EXIT_CODE: Final = "chaos.argocd-chaos.io/exit-code"
 START_DELAY: Final = "chaos.argocd-chaos.io/start-delay"
 DURATION: Final = "chaos.argocd-chaos.io/duration"
 SWITCH: Final = "chaos.argocd-chaos.io/switch"
-#: How long a deleted pod stays Terminating before KWOK removes it (Go duration), as a kubelet does
-#: while the container honours its grace period. Without it a deleted pod goes at once.
+#: How long a deleted Running pod stays Terminating before KWOK removes it (Go duration), as a kubelet
+#: does while the container uses its grace period to stop. Without it, or once the pod's containers
+#: have ended, a deleted pod goes at once.
 TERMINATION_GRACE: Final = "chaos.argocd-chaos.io/termination-grace"
 
 #: Labels on our Stage objects, so the harness can find and remove exactly what it created.
@@ -535,15 +536,30 @@ def pod_stages() -> list[Stage]:
             [_exists(".metadata.deletionTimestamp"), _absent(_annotation(TERMINATION_GRACE))],
             {"delete": True},
         ),
-        # A pod with a termination grace stays Terminating that long, as under a kubelet whose
+        # A Running pod with a termination grace stays Terminating that long, as under a kubelet whose
         # container takes its grace period to stop; its owner (a Job deleted in the foreground, as
-        # Argo CD deletes hooks) stays with it.
+        # Argo CD deletes hooks) stays with it. A pod whose containers have ended has nothing left to
+        # stop, so a kubelet removes it at once, and so does `pod-delete-ended`.
         _stage(
             "pod-delete-graceful",
             "Pod",
-            [_exists(".metadata.deletionTimestamp"), _exists(_annotation(TERMINATION_GRACE))],
+            [
+                _exists(".metadata.deletionTimestamp"),
+                _exists(_annotation(TERMINATION_GRACE)),
+                _in(".status.phase", "Running"),
+            ],
             {"delete": True},
             delay=_delay_from_annotation(TERMINATION_GRACE),
+        ),
+        _stage(
+            "pod-delete-ended",
+            "Pod",
+            [
+                _exists(".metadata.deletionTimestamp"),
+                _exists(_annotation(TERMINATION_GRACE)),
+                _not_in(".status.phase", "Running"),
+            ],
+            {"delete": True},
         ),
     ]
 
