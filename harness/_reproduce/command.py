@@ -97,7 +97,10 @@ def session_cluster(cfg: HarnessConfig, say: Callable[[str], None]) -> Iterator[
         f"Argo CD {handle.versions.get('argocd', '?')}"
     )
     try:
-        with cluster_access(handle.name, exclusive=False):
+        # Attached to another live session's cluster (acquired.provider is None), this command may
+        # have been started by one of that session's tests, which holds the cluster shared and
+        # waits for it: queueing behind a waiting writer there would deadlock.
+        with cluster_access(handle.name, exclusive=False, behind_writers=acquired.provider is not None):
             yield handle, cfg.run_id
     finally:
         _session.release(cfg, session, acquired, keep=cfg.keep_cluster == "always")
