@@ -71,6 +71,13 @@ def test_resource_that_fails_to_apply_leaves_a_mix(app_under_test: AppUnderTest,
     )
     assert app.live().get("ConfigMap", "wave-2-invalid") is None
     assert results["wave-2-invalid"] == ("SyncFailed", "Failed")
-    assert results["wave-2"] == ("Synced", "Succeeded")
+    assert results["wave-2"][0] == "Synced"  # applied on every release
+    # How the result reports the applied wave-mate differs by release: v3.4.7 and v3.6.1 say
+    # Succeeded; v2.12.6 left it Running, the wave having failed around it.
+    claim.check(
+        "the failed object's applied wave-mate is reported Synced and Succeeded",
+        claimed="Synced/Succeeded",
+        observed="/".join(results["wave-2"]),
+    )
     assert op.message.startswith("one or more synchronization tasks completed unsuccessfully, reason: ")
     assert 'ConfigMap "wave-2-invalid" is invalid' in op.message
