@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from harness import AppStatus, AppUnderTest, Expectation, FixtureApp, Outcome, expect
+from harness import AppStatus, AppUnderTest, ClusterHandle, Expectation, FixtureApp, Outcome, expect
+from harness._argocd.controller_flags import flag_defaults
 from harness._scenario.timeline import Timeline
 
 
@@ -88,3 +89,13 @@ def deploy_self_healing(app: AppUnderTest, fixture: FixtureApp, **options: objec
     """Given: the app with automated sync and self-heal, after its first automated sync ended."""
     app.commit_revision(1, fixture)
     app.create(automated=True, self_heal=True, **options)
+
+
+def full_resync_bound_s(cluster: ClusterHandle) -> float:
+    """Seconds within which the controller reprocesses every app even without a watch event.
+
+    `--app-resync` plus `--app-resync-jitter`, read from the binary under test; 120 + 60 s (the
+    upstream defaults in cmd/argocd-application-controller) where the binary is not local.
+    """
+    flags = flag_defaults(cluster.bin_dir, "app-resync") if cluster.bin_dir else {}
+    return float(flags.get("app-resync", "120")) + float(flags.get("app-resync-jitter", "60"))
