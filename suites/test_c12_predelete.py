@@ -48,7 +48,10 @@ def test_predelete_hook_runs_before_the_resources_are_deleted(
 ) -> None:
     statement = "the app's resources are still there while the PreDelete hook runs"
     if not claim.requires_release(
-        statement, running=chaos_cluster.versions["argocd"], since=PRE_DELETE_SINCE, feature="PreDelete hooks"
+        statement,
+        running=chaos_cluster.versions["argocd"],
+        since=PRE_DELETE_SINCE,
+        feature="the PreDelete hook type",
     ):
         return
     app = app_under_test
@@ -84,7 +87,10 @@ def test_failing_predelete_hook_blocks_deletion_until_fixed_in_git(
     cache counts the phase as done); which path the controller took was not traced."""
     statement = f"a failing PreDelete hook blocks the deletion ({BLOCKED_WINDOW:.0f} s window)"
     if not claim.requires_release(
-        statement, running=chaos_cluster.versions["argocd"], since=PRE_DELETE_SINCE, feature="PreDelete hooks"
+        statement,
+        running=chaos_cluster.versions["argocd"],
+        since=PRE_DELETE_SINCE,
+        feature="the PreDelete hook type",
     ):
         return
     app = app_under_test
