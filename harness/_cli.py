@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         a = csub.add_parser(action, help=f"{action} one component of a running embedded cluster")
         a.add_argument("component")
         a.add_argument("--name", default="argocd-chaos")
+    pz = csub.add_parser(
+        "pause", help="freeze one component (SIGSTOP) for some seconds, then let it run again"
+    )
+    pz.add_argument("component")
+    pz.add_argument("--seconds", type=float, required=True, help="how long it stays frozen")
+    pz.add_argument("--name", default="argocd-chaos")
 
     cl = sub.add_parser("claims", help="print the last claims ledger")
     cl.add_argument("--reports", default="reports", help="reports directory (default: reports)")
@@ -141,8 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "build":
         from harness._build.binaries import ensure_build
+        from harness._build.render_tools import ensure_render_tools
 
-        b = ensure_build(args.argocd_version, source=args.argocd_source, out=_say)
+        b = ensure_render_tools(ensure_build(args.argocd_version, source=args.argocd_source, out=_say), _say)
         print(b.versions.argocd if args.print == "release" else b.bin)
         return 0
     if args.command == "claims" and args.matrix is not None:
@@ -214,7 +221,11 @@ def _cluster(args: argparse.Namespace) -> int:
             normalise_version(args.argocd_version)
         if args.api_port is not None:
             require_free(args.api_port, "kube-apiserver")
-        build = ensure_build(args.argocd_version, source=args.argocd_source, out=_say)
+        from harness._build.render_tools import ensure_render_tools
+
+        build = ensure_render_tools(
+            ensure_build(args.argocd_version, source=args.argocd_source, out=_say), _say
+        )
         cluster = EmbeddedCluster(name, build)
         options = EmbeddedOptions(
             name=name,
@@ -262,6 +273,13 @@ def _cluster(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"cluster {name!r} is not running; start it with `argocd-chaos cluster up --name {name}`"
         )
+    if args.action == "pause":
+        # The command lasts as long as the pause; Ctrl-C ends it early and resumes the component.
+        with cluster_or_none.pause(args.component, args.seconds) as paused:
+            print(f"cluster {name}: {args.component} paused for {args.seconds:g}s", flush=True)
+            paused.wait()
+        print(f"cluster {name}: {args.component} resumed")
+        return 0
     getattr(cluster_or_none, args.action)(args.component)
     print(f"cluster {name}: {args.action} {args.component}: done")
     return 0

@@ -53,6 +53,9 @@ class Build:
 
     root: Path
     versions: versions.BuildVersions
+    #: Folders of the render tools (helm, kustomize) of this release, put on the repo-server's PATH
+    #: after `bin`; set by `harness._build.render_tools.ensure_render_tools`, empty until then.
+    tool_dirs: tuple[Path, ...] = ()
 
     @property
     def bin(self) -> Path:
@@ -422,9 +425,13 @@ class _Builder:
 
     # -- upstream data files ---------------------------------------------------------------------------
     def _copy_argocd_files(self, argo: Path, staging: Path) -> None:
-        """Take install.yaml and the image's helper scripts from the Argo CD tree that was built."""
+        """Take install.yaml, the image's helper scripts and its tool versions from the Argo CD tree."""
         argo_dir = Path(self._go(["list", "-m", "-f", "{{.Dir}}", self.argocd_module], argo).strip())
         shutil.copyfile(argo_dir / "manifests" / "install.yaml", staging / "manifests" / "install.yaml")
+        # The helm and kustomize versions the release's image ships (read by `render_tools`).
+        tool_versions = argo_dir / "hack" / "tool-versions.sh"
+        if tool_versions.is_file():
+            shutil.copyfile(tool_versions, staging / "manifests" / "tool-versions.sh")
         for script in ARGOCD_SCRIPTS:
             dst = staging / "bin" / script
             shutil.copyfile(argo_dir / "hack" / script, dst)
