@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness._build import cache as cache
+from harness._build import kubernetes as kubernetes
 from harness._build import sources as sources
 from harness._build import versions as versions
 from harness._errors import BuildError, ConfigError
@@ -132,12 +133,17 @@ def ensure_build(
             )
         v, checkout = sources.resolve_source(source)
         mod = checkout.gomod
+        cached = _cached_source(v)
+        if cached:
+            say(f"build: cached {cached.versions.key} at {cached.bin}")
+            return cached
     else:
         cached = find_build(argocd_version)
         if cached:
             say(f"build: cached {cached.versions.key} at {cached.bin}")
             return cached
         v, mod = versions.resolve(argocd_version)
+    v = _buildable_kubernetes(v, say)
     root = build_dir(v)
     with cache.entry_lock(root.name, say) as waited:
         done = _load(root)
@@ -146,6 +152,28 @@ def ensure_build(
             say(f"build: {how}: {done.versions.key} at {done.bin}")
             return done
         return _Builder(v, mod, say, checkout).run()
+
+
+def _cached_source(v: versions.BuildVersions) -> Build | None:
+    """A completed build of the same checkout state, whichever Kubernetes patch it ended up on."""
+    for stamp in sorted(cache_root().glob(f"{v.argocd}-src-{v.source_id}-*/versions.json")):
+        b = _load(stamp.parent)
+        if b and b.versions.source == v.source:
+            return b
+    return None
+
+
+def _buildable_kubernetes(v: versions.BuildVersions, say: Printer) -> versions.BuildVersions:
+    """`v`, or `v` on the nearest Kubernetes patch the proxy serves in full (see `kubernetes`).
+
+    A control plane that is already built (or lent by a release entry) needs no check.
+    """
+    if _load_controlplane(controlplane_dir(v.kubernetes, v.kwok)) or _controlplane_of_a_release(
+        v.kubernetes, v.kwok
+    ):
+        return v
+    k8s = kubernetes.servable_kubernetes(v.kubernetes, say)
+    return v if k8s == v.kubernetes else replace(v, kubernetes=k8s, kubernetes_pinned=v.kubernetes)
 
 
 def _stderr(msg: str) -> None:
@@ -422,7 +450,7 @@ class _Builder:
             [versions.go_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
         )
         if proc.returncode != 0:
-            tail = "\n".join(proc.stderr.strip().splitlines()[-GO_ERROR_LINES:])
+            tail = "\n".join(_error_lines(proc.stderr)[-GO_ERROR_LINES:])
             what = f" building {module}" if module else ""
             raise BuildError(
                 f"`go {' '.join(args)}`{what} failed (in {cwd}, toolchain {self.v.toolchain}); "
@@ -459,6 +487,17 @@ class _Builder:
 
     def _elapsed(self) -> str:
         return _fmt(time.monotonic() - self.t0)
+
+
+def _error_lines(stderr: str) -> list[str]:
+    """The go error's lines that say what went wrong.
+
+    `go mod tidy` prints every failing import as a chain (`X imports`, `Y tested by`, then the
+    failure); the chain lines alone, which a plain tail may be all of, say nothing.
+    """
+    lines = [ln.rstrip() for ln in stderr.strip().splitlines() if ln.strip()]
+    reasons = [ln for ln in lines if not ln.rstrip().endswith((" imports", " tested by"))]
+    return reasons or lines
 
 
 def _fmt(seconds: float) -> str:

@@ -246,6 +246,8 @@ class ClaimRecorder:
                         "observed": c.observed,
                         "agrees": c.agrees,
                         "test": c.test,
+                        # a not-applicable check stays one on the controller (verdict, reason)
+                        **({"applicable": False, "reason": c.reason} if not c.applicable else {}),
                     }
                     for c in self._checks
                 ],

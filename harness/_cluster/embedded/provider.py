@@ -52,6 +52,8 @@ class EmbeddedProvider(Provider):
                 "kwok": v.kwok,
                 "etcd": v.etcd,
                 "go_toolchain": v.toolchain,
+                # the release's own pin, when the control plane had to use another patch of it
+                **({"kubernetes_pinned": v.kubernetes_pinned} if v.kubernetes_pinned else {}),
             },
             owned=owned,
             log_files={n: c.log(n) for n in c.records},
