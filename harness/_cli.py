@@ -266,9 +266,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(format_ledger_table(load_ledger(path)))
             return 0
         from harness._report.ledger_diff import diff_ledgers, format_ledger_diff
+        from harness._reproduce.incidents import compare_runs, format_compare
 
         diff = diff_ledgers(load_ledger(Path(args.compare)), load_ledger(path))
         print(format_ledger_diff(diff, args.compare, args.reports), end="")
+        # The catalogue of known hook bugs, when both runs replayed it (`make incidents`).
+        bugs = compare_runs(Path(args.compare), Path(args.reports))
+        print(format_compare(bugs), end="")
+        if args.fail_on_change and any(b["change"] == "appears" for b in bugs):
+            return 1
         if args.fail_on_change and not diff.changed and not diff.compared:
             raise HarnessError(
                 f"--fail-on-change: nothing to compare, no claim ran in both {args.compare} and "

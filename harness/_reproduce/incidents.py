@@ -225,6 +225,53 @@ def matrix_section(reports: Path) -> str:
     return "\n".join(lines)
 
 
+def compare_runs(old: Path, new: Path) -> list[dict[str, str]]:
+    """Known bugs whose verdict differs between two reports directories (`claims --compare`).
+
+    Each side is the newest release that side replayed the catalogue on; an incident counts only when
+    both sides have a verdict for it. Rows: `{"incident", "upstream", "title", "from", "to", "before",
+    "after", "change"}` with `change` "appears" or "disappears". [] when either side has no results.
+    """
+    sides = []
+    for reports in (old, new):
+        results = load_results(reports.parent if reports.is_file() else reports)
+        if not results:
+            return []
+        release = max(results, key=_release_key)
+        sides.append((release, {row["id"]: row for row in results[release]["incidents"]}))
+    (old_release, before), (new_release, after) = sides
+    out: list[dict[str, str]] = []
+    for key in sorted(before.keys() & after.keys()):
+        was, now = before[key]["verdict"], after[key]["verdict"]
+        if was != now and {was, now} == {REPRODUCED, NOT_REPRODUCED}:
+            out.append(
+                {
+                    "incident": key,
+                    "upstream": str(after[key]["upstream"]),
+                    "title": str(after[key]["title"]),
+                    "from": old_release,
+                    "to": new_release,
+                    "before": was,
+                    "after": now,
+                    "change": "appears" if now == REPRODUCED else "disappears",
+                }
+            )
+    return out
+
+
+def format_compare(rows: list[dict[str, str]]) -> str:
+    """The `claims --compare` lines for the catalogue; "" when nothing changed or nothing was run."""
+    if not rows:
+        return ""
+    lines = ["", "## Known hook bugs (incidents/)", ""]
+    lines += [
+        f"- #{r['upstream']} {r['title']}: {r['before']} on {r['from']} → {r['after']} on {r['to']} "
+        f"(the bug {r['change']})"
+        for r in rows
+    ]
+    return "\n".join([*lines, ""])
+
+
 def format_table(data: dict[str, Any]) -> str:
     releases = data["releases"]
     lines = [

@@ -233,3 +233,39 @@ def test_known_bugs_that_appear_or_disappear_between_releases(tmp_path: Path) ->
     assert "| #17191 bug 17191 | reproduced | not reproduced |" in section
     assert "- v2.14.21 → v3.6.1: 17191-x disappears" in section
     assert _incidents.matrix_section(tmp_path / "none") == ""
+
+
+def _summary(reports: Path, release: str, verdicts: dict[int, str]) -> None:
+    d = reports / "incidents" / release
+    d.mkdir(parents=True)
+    rows = [
+        {
+            "id": f"{n}-x",
+            "upstream": n,
+            "title": f"bug {n}",
+            "verdict": v,
+            "evidence": [],
+            "report": "",
+            "seconds": 1.0,
+        }
+        for n, v in verdicts.items()
+    ]
+    (d / "summary.json").write_text(json.dumps({"release": release, "incidents": rows}))
+
+
+def test_compare_of_two_runs_names_the_bugs_that_appear_or_disappear(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    _summary(old, "v2.14.21", {17191: "reproduced", 9830: "not reproduced", 6880: "reproduced"})
+    _summary(new, "v3.6.1", {17191: "not reproduced", 9830: "reproduced", 6880: "reproduced"})
+    (new / "claims.json").write_text("[]")
+
+    rows = _incidents.compare_runs(old, new / "claims.json")  # a ledger path stands for its folder
+
+    assert [(r["upstream"], r["before"], r["after"], r["change"]) for r in rows] == [
+        ("17191", "reproduced", "not reproduced", "disappears"),
+        ("9830", "not reproduced", "reproduced", "appears"),
+    ]
+    text = _incidents.format_compare(rows)
+    assert "- #9830 bug 9830: not reproduced on v2.14.21 → reproduced on v3.6.1 (the bug appears)" in text
+    assert _incidents.compare_runs(old, tmp_path / "nothing-here") == []
+    assert _incidents.format_compare([]) == ""
