@@ -32,6 +32,7 @@ help:
 	@echo "make test    the project's own tests: lint, types, unit tests, the embedded-cluster e2e tests"
 	@echo "make matrix  run the claim suites on several Argo CD releases and write $(REPORTS)/matrix.md"
 	@echo "make test-kind  the claim suites on kind from locally built images, compared with the embedded run"
+	@echo "make incidents  replay the known hook bugs of incidents/ on ARGOCD_VERSIONS; table in $(REPORTS)/incidents.md"
 	@echo "make bench-boot  five warm boots of the embedded cluster: median and per-step seconds"
 	@echo "options: CLUSTER=embedded|kind|existing ARGOCD_VERSION=v3.6.1 ARGOCD_SOURCE=DIR KEEP_CLUSTER=never|on-failure|always JOBS=4"
 
@@ -200,6 +201,24 @@ matrix: venv deps
 	    $(PYTEST_ARGS) || status=1; \
 	done; \
 	$(BIN)/argocd-chaos claims --matrix $(REPORTS) || status=1; \
+	exit $$status
+
+# The catalogue of known upstream hook bugs (incidents/): every entry replayed once per release, each
+# release on one cluster, then $(REPORTS)/incidents.md and .json over every release in $(REPORTS)/incidents/.
+# An entry's expectations describe the bug, so "reproduced" means the release still has it.
+INCIDENTS_CLUSTER_NAME ?= argocd-chaos-incidents
+.PHONY: incidents
+incidents: venv deps
+	@[ -n "$(strip $(ARGOCD_VERSIONS))" ] || { echo "error: give ARGOCD_VERSIONS" >&2; exit 2; }
+	mkdir -p $(REPORTS)
+	status=0; \
+	for version in $(ARGOCD_VERSIONS); do \
+	  echo "== Argo CD $$version: the incident catalogue into $(REPORTS)/incidents/"; \
+	  $(BIN)/argocd-chaos build --argocd-version $$version >/dev/null || { status=1; continue; }; \
+	  $(BIN)/argocd-chaos incidents --argocd-version $$version --cluster-name $(INCIDENTS_CLUSTER_NAME) \
+	    --reports $(REPORTS) >/dev/null || status=1; \
+	done; \
+	$(BIN)/argocd-chaos incidents --table-only --reports $(REPORTS) || status=1; \
 	exit $$status
 
 # The Allure 3 report generator, from the npm registry into a project-local folder; skipped

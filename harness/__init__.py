@@ -15,11 +15,13 @@ from harness._argocd.observe import OperationState as OperationState
 from harness._argocd.observe import ResourceResult as ResourceResult
 from harness._build.binaries import Build as Build
 from harness._build.binaries import ensure_build as ensure_build
+from harness._build.render_tools import ensure_render_tools as ensure_render_tools
 from harness._chaos.controls import DriftInjector as DriftInjector
 from harness._chaos.controls import OutcomeSwitch as OutcomeSwitch
 from harness._chaos.webhook import MutatingWebhook as MutatingWebhook
 from harness._cluster.embedded.cluster import EmbeddedCluster as EmbeddedCluster
 from harness._cluster.embedded.cluster import EmbeddedOptions as EmbeddedOptions
+from harness._cluster.embedded.cluster import PausedComponent as PausedComponent
 from harness._cluster.endpoint import WebhookEndpoint as WebhookEndpoint
 from harness._cluster.provider import ClusterHandle as ClusterHandle
 from harness._config import HarnessConfig as HarnessConfig

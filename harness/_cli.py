@@ -95,6 +95,68 @@ def _parser() -> argparse.ArgumentParser:
         a = csub.add_parser(action, help=f"{action} one component of a running embedded cluster")
         a.add_argument("component")
         a.add_argument("--name", default="argocd-chaos")
+    pz = csub.add_parser(
+        "pause", help="freeze one component (SIGSTOP) for some seconds, then let it run again"
+    )
+    pz.add_argument("component")
+    pz.add_argument("--seconds", type=float, required=True, help="how long it stays frozen")
+    pz.add_argument("--name", default="argocd-chaos")
+
+    r = sub.add_parser(
+        "reproduce",
+        help="replay an incident from an Application and its manifests on a test cluster",
+        description="Replay an incident from files: the Application as "
+        "`kubectl get application NAME -o yaml` prints it and its rendered manifests. Hooks succeed "
+        "unless a flag says otherwise. Exit 0: the replay ran and every expectation held; "
+        "1: an expectation did not hold; 2: bad input.",
+    )
+    r.add_argument("--app", required=True, type=Path, metavar="APPLICATION.yaml", help="the Application")
+    r.add_argument(
+        "--manifests",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="a file, a folder or a multi-document stream",
+    )
+    r.add_argument(
+        "--steps", type=Path, default=None, metavar="STEPS.yaml", help="steps after the default ones"
+    )
+    r.add_argument("--argocd-version", default=None, help="Argo CD release to replay on (default: pinned)")
+    r.add_argument(
+        "--cluster", choices=PROVIDERS, default="embedded", help="cluster provider (default: embedded)"
+    )
+    r.add_argument(
+        "--cluster-name", default="argocd-chaos-reproduce", help="a running cluster of it is reused"
+    )
+    r.add_argument("--context", default=None, help="kubeconfig context (existing provider)")
+    r.add_argument("--keep-cluster", choices=("never", "always"), default="never")
+    r.add_argument("--fail", action="append", default=[], metavar="HOOK[=EXIT_CODE]", help="this hook fails")
+    r.add_argument("--hang", action="append", default=[], metavar="HOOK", help="this hook runs until deleted")
+    r.add_argument(
+        "--duration",
+        action="append",
+        default=[],
+        metavar="HOOK=5s",
+        help="this hook runs that long before it ends",
+    )
+    r.add_argument(
+        "--reports", type=Path, default=None, metavar="DIR", help="default: reports/reproduce/<app>/"
+    )
+
+    inc = sub.add_parser(
+        "incidents",
+        help="replay the catalogue of known hook bugs (incidents/) on one release and write the table",
+    )
+    inc.add_argument("--catalogue", type=Path, default=Path("incidents"), metavar="DIR")
+    inc.add_argument("--reports", type=Path, default=Path("reports"), metavar="DIR")
+    inc.add_argument("--argocd-version", default=None)
+    inc.add_argument("--cluster-name", default="argocd-chaos-incidents")
+    inc.add_argument("--only", action="append", default=[], metavar="INCIDENT", help="replay only these")
+    inc.add_argument(
+        "--table-only",
+        action="store_true",
+        help="write reports/incidents.md/.json from the runs already there",
+    )
 
     cl = sub.add_parser("claims", help="print the last claims ledger")
     cl.add_argument("--reports", default="reports", help="reports directory (default: reports)")
@@ -186,12 +248,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "build":
         from harness._build.binaries import ensure_build
+        from harness._build.render_tools import ensure_render_tools
 
-        b = ensure_build(args.argocd_version, source=args.argocd_source, out=_say)
+        b = ensure_render_tools(ensure_build(args.argocd_version, source=args.argocd_source, out=_say), _say)
         print(b.versions.argocd if args.print == "release" else b.bin)
         return 0
     if args.command == "images":
         return _images(args)
+    if args.command == "reproduce":
+        return _reproduce(args)
+    if args.command == "incidents":
+        from harness._reproduce.incidents import run_incidents
+
+        return run_incidents(
+            catalogue=args.catalogue,
+            reports=args.reports,
+            argocd_version=args.argocd_version,
+            cluster_name=args.cluster_name,
+            only=args.only,
+            table_only=args.table_only,
+            say=_say,
+        )
     if args.command == "claims" and args.matrix is not None:
         from harness._report.matrix import format_matrix_markdown, write_matrix
 
@@ -200,6 +277,14 @@ def _dispatch(args: argparse.Namespace) -> int:
         json_path, md_path, m = write_matrix(Path(args.matrix))
         print(format_matrix_markdown(m), end="")
         _say(f"argocd-chaos: wrote {json_path} and {md_path}")
+        from harness._reproduce.incidents import matrix_section
+
+        # The incident catalogue's verdicts per release, when `make incidents` wrote them there too.
+        incidents = matrix_section(Path(args.matrix))
+        if incidents:
+            with md_path.open("a", encoding="utf-8") as f:
+                f.write(incidents)
+            print(incidents, end="")
         return 0
     if args.command == "claims":
         from harness._report.ledger import format_ledger_table, load_ledger
@@ -228,9 +313,15 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(format_ledger_table(load_ledger(path)))
             return 0
         from harness._report.ledger_diff import diff_ledgers, format_ledger_diff
+        from harness._reproduce.incidents import compare_runs, format_compare
 
         diff = diff_ledgers(load_ledger(Path(args.compare)), load_ledger(path))
         print(format_ledger_diff(diff, args.compare, args.reports), end="")
+        # The catalogue of known hook bugs, when both runs replayed it (`make incidents`).
+        bugs = compare_runs(Path(args.compare), Path(args.reports))
+        print(format_compare(bugs), end="")
+        if args.fail_on_change and any(b["change"] == "appears" for b in bugs):
+            return 1
         if args.fail_on_change and not diff.changed and not diff.compared:
             raise HarnessError(
                 f"--fail-on-change: nothing to compare, no claim ran in both {args.compare} and "
@@ -238,6 +329,33 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
         return 1 if args.fail_on_change and diff.changed else 0
     return _cluster(args)
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from harness._reproduce.command import ClusterOptions, reproduce
+
+    result, json_path, md_path = reproduce(
+        app=args.app,
+        manifests=args.manifests,
+        steps=args.steps,
+        fail=args.fail,
+        hang=args.hang,
+        duration=args.duration,
+        reports=args.reports,
+        cluster=ClusterOptions(
+            provider=args.cluster,
+            argocd_version=args.argocd_version,
+            cluster_name=args.cluster_name,
+            keep_cluster=args.keep_cluster,
+            context=args.context,
+        ),
+        say=_say,
+    )
+    failed = [e for e in result.expectations if not e.held]
+    for e in failed:
+        _say(f"argocd-chaos: expectation not held (step {e.step}): {e.expectation}; observed: {e.observed}")
+    _say(f"argocd-chaos: wrote {json_path} and {md_path}")
+    return 1 if failed else 0
 
 
 def _cluster(args: argparse.Namespace) -> int:
@@ -261,7 +379,11 @@ def _cluster(args: argparse.Namespace) -> int:
             normalise_version(args.argocd_version)
         if args.api_port is not None:
             require_free(args.api_port, "kube-apiserver")
-        build = ensure_build(args.argocd_version, source=args.argocd_source, out=_say)
+        from harness._build.render_tools import ensure_render_tools
+
+        build = ensure_render_tools(
+            ensure_build(args.argocd_version, source=args.argocd_source, out=_say), _say
+        )
         cluster = EmbeddedCluster(name, build)
         options = EmbeddedOptions(
             name=name,
@@ -309,6 +431,13 @@ def _cluster(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"cluster {name!r} is not running; start it with `argocd-chaos cluster up --name {name}`"
         )
+    if args.action == "pause":
+        # The command lasts as long as the pause; Ctrl-C ends it early and resumes the component.
+        with cluster_or_none.pause(args.component, args.seconds) as paused:
+            print(f"cluster {name}: {args.component} paused for {args.seconds:g}s", flush=True)
+            paused.wait()
+        print(f"cluster {name}: {args.component} resumed")
+        return 0
     getattr(cluster_or_none, args.action)(args.component)
     print(f"cluster {name}: {args.action} {args.component}: done")
     return 0

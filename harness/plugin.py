@@ -189,7 +189,7 @@ def _session_identity(config: pytest.Config) -> _session.SessionIdentity:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "claim(id): the claim (C1..C13) a suite test checks")
+    config.addinivalue_line("markers", "claim(id): the claim (C1..C14) a suite test checks")
     config.addinivalue_line(
         "markers",
         "exclusive(reason): the test changes the cluster for every scenario (restarts a component, "

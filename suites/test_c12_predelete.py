@@ -1,6 +1,7 @@
 """C12: a PreDelete hook runs before the app's resources are deleted; a failing one blocks deletion
-until the hook is fixed in Git. PreDelete hooks exist from Argo CD v3.3 on (argoproj/argo-cd#22288),
-so on every release the harness runs."""
+until the hook is fixed in Git. PreDelete hooks exist from Argo CD v3.3 on (argoproj/argo-cd#22288;
+`PreDeleteHookType` first appears in controller/hook.go at the v3.3.0 tag): on an older release the
+controller treats the hook as an ordinary resource, so each check is recorded as not applicable."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 from harness import (
     AppUnderTest,
     ClaimContext,
+    ClusterHandle,
     Expectation,
     ExpectationTimeout,
     FixtureApp,
@@ -21,6 +23,7 @@ from suites.conftest import deployed_with_finalizer
 PRE_DELETE_FINALIZER = "pre-delete-finalizer.argocd.argoproj.io"
 #: How long a blocked deletion is watched staying blocked.
 BLOCKED_WINDOW = 20.0
+PRE_DELETE_SINCE = "v3.3.0"
 
 
 def deployed_with_predelete(app: AppUnderTest, fixture: FixtureApp) -> None:
@@ -41,8 +44,16 @@ def hook_seen(app: AppUnderTest, seen: list[LiveState]) -> Expectation:
 
 @pytest.mark.claim("C12")
 def test_predelete_hook_runs_before_the_resources_are_deleted(
-    app_under_test: AppUnderTest, claim: ClaimContext
+    app_under_test: AppUnderTest, claim: ClaimContext, chaos_cluster: ClusterHandle
 ) -> None:
+    statement = "the app's resources are still there while the PreDelete hook runs"
+    if not claim.requires_release(
+        statement,
+        running=chaos_cluster.versions["argocd"],
+        since=PRE_DELETE_SINCE,
+        feature="the PreDelete hook type",
+    ):
+        return
     app = app_under_test
     deployed_with_predelete(
         app, FixtureApp.load("predelete-hook").with_hook_outcome("pre-delete", "succeed", duration="3s")
@@ -58,7 +69,7 @@ def test_predelete_hook_runs_before_the_resources_are_deleted(
     claim.evidence("live_when_the_hook_ran", sorted(at_hook.revisions()))
     claim.evidence("live_after_deletion", sorted(after.revisions()))
     assert claim.check(
-        "the app's resources are still there while the PreDelete hook runs",
+        statement,
         claimed=True,
         observed=at_hook.get("ConfigMap", "app-config") is not None,
     )
@@ -68,12 +79,20 @@ def test_predelete_hook_runs_before_the_resources_are_deleted(
 
 @pytest.mark.claim("C12")
 def test_failing_predelete_hook_blocks_deletion_until_fixed_in_git(
-    app_under_test: AppUnderTest, claim: ClaimContext
+    app_under_test: AppUnderTest, claim: ClaimContext, chaos_cluster: ClusterHandle
 ) -> None:
     """Seen on v3.6.1 here: the deletion was not blocked; within a second the DeletionError was about
     deleting the app's ConfigMap, never about the hook. That fits the race reported as
     argoproj/argo-cd#29100 (a pass that finds the hook AlreadyExists but not yet in the controller's
     cache counts the phase as done); which path the controller took was not traced."""
+    statement = f"a failing PreDelete hook blocks the deletion ({BLOCKED_WINDOW:.0f} s window)"
+    if not claim.requires_release(
+        statement,
+        running=chaos_cluster.versions["argocd"],
+        since=PRE_DELETE_SINCE,
+        feature="the PreDelete hook type",
+    ):
+        return
     app = app_under_test
     failing = FixtureApp.load("predelete-hook").with_hook_outcome("pre-delete", "fail")
     deployed_with_predelete(app, failing)
@@ -99,7 +118,7 @@ def test_failing_predelete_hook_blocks_deletion_until_fixed_in_git(
     claim.evidence("deletion_errors", sorted(errors))
     claim.evidence("samples", samples[-5:])
     claim.check(
-        f"a failing PreDelete hook blocks the deletion ({BLOCKED_WINDOW:.0f} s window)",
+        statement,
         claimed=True,
         observed=blocked,
     )

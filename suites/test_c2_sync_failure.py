@@ -71,6 +71,22 @@ def test_resource_that_fails_to_apply_leaves_a_mix(app_under_test: AppUnderTest,
     )
     assert app.live().get("ConfigMap", "wave-2-invalid") is None
     assert results["wave-2-invalid"] == ("SyncFailed", "Failed")
-    assert results["wave-2"] == ("Synced", "Succeeded")
-    assert op.message.startswith("one or more synchronization tasks completed unsuccessfully, reason: ")
-    assert 'ConfigMap "wave-2-invalid" is invalid' in op.message
+    assert results["wave-2"][0] == "Synced"  # applied on every release
+    # How the result reports the applied wave-mate differs by release: v3.4.7 and v3.6.1 say
+    # Succeeded; v2.12.6 left it Running, the wave having failed around it.
+    claim.check(
+        "the failed object's applied wave-mate is reported Synced and Succeeded",
+        claimed="Synced/Succeeded",
+        observed="/".join(results["wave-2"]),
+    )
+    # The message names the object and why it was refused on every release; its opening words
+    # changed ("one or more objects failed to apply" on v3.2.11, "... synchronization tasks completed
+    # unsuccessfully" on v3.4.7 and v3.6.1): recorded, for the matrix to show where.
+    summary, sep, reason = op.message.partition(", reason: ")
+    assert sep, op.message
+    assert 'ConfigMap "wave-2-invalid" is invalid' in reason
+    claim.check(
+        "the operation message opens with what failed",
+        claimed="one or more synchronization tasks completed unsuccessfully",
+        observed=summary,
+    )

@@ -27,10 +27,14 @@ def test_gaps_between_consecutive_self_heal_syncs(
     with Timeline(app.api, app.name, app.namespace) as timeline:
         deploy_self_healing(app, FixtureApp.load("selfheal"))
         previous = app.wait_operation("Succeeded", after="")
+        # Each operation's finishedAt as the test saw it end: the timeline samples on its own thread
+        # and can miss an end when the next operation starts within one sample (seen on v3.2.11).
+        finished_at = [previous.finished_at]
         for i in range(DRIFTS):
             # Drift again as soon as the previous heal is done: the fastest a loop can go.
             drifted_at.append(drift.set_data("app-config", setting=f"drift-{i}"))
             previous = app.wait_operation("Succeeded", after=previous, timeout=HEAL_TIMEOUT)
+            finished_at.append(previous.finished_at)
     ops = timeline.operations()
     heals = ops[1:]
     # Read after the loop: the timeline samples on its own thread and may not have seen a heal yet
@@ -59,9 +63,7 @@ def test_gaps_between_consecutive_self_heal_syncs(
     # previous operation's finishedAt, on its own clock, so the wait is read from startedAt and
     # finishedAt (whole seconds) rather than from our sampling, which a loaded host delays. Both are
     # truncated to the second, so a wait of at least `floor` seconds reads as at least `floor`.
-    waits = [
-        seconds_between(prev.finished_at, heal.started_at) for prev, heal in zip(ops, heals, strict=False)
-    ]
+    waits = [seconds_between(end, heal.started_at) for end, heal in zip(finished_at, heals, strict=False)]
     floors = [self_heal_backoff_s(flags, heal.self_heal_attempts - 1) for heal in heals]
     claim.evidence("wait_after_previous_operation_s", waits)
     claim.evidence("backoff_floor_s", floors)

@@ -73,6 +73,16 @@ def fake_build(chaos_dirs: ChaosDirs) -> FakeBuild:
         for manifest in ("install.yaml", "kwok-stage-crd.yaml"):
             if manifest not in skip:
                 (root / "manifests" / manifest).write_text("# fake\n")
+        if "tool-versions.sh" not in skip:
+            # The render tools of a cached build: their versions in the entry, each in its own entry.
+            (root / "manifests" / "tool-versions.sh").write_text(
+                "HELM_VERSION=4.3.1\nKUSTOMIZE_VERSION=5.8.3\n"
+            )
+            for tool, version in (("helm", "v4.3.1"), ("kustomize", "v5.8.3")):
+                tool_bin = chaos_dirs.cache / f"{tool}-{version}" / "bin"
+                tool_bin.mkdir(parents=True, exist_ok=True)
+                (tool_bin / tool).write_bytes(b"")
+                (tool_bin / tool).chmod(0o755)
         (root / "versions.json").write_text(v.to_json())
         return Build(root, v)
 

@@ -314,3 +314,36 @@ def test_images_build_without_docker_is_one_clear_error(
     monkeypatch.setenv("PATH", "/nonexistent")
     assert main(["images", "build"]) == 2
     assert "no docker command: install Debian's docker.io" in capsys.readouterr().err
+
+
+def test_pause_of_a_component_on_a_missing_cluster(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["cluster", "pause", "argocd-application-controller", "--seconds", "5", "--name", "nope"]) == 2
+    )
+    assert "cluster 'nope' is not running" in capsys.readouterr().err
+
+
+def test_pause_needs_its_seconds(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["cluster", "pause", "argocd-application-controller"])
+    assert info.value.code == 2
+    assert "--seconds" in capsys.readouterr().err
+
+
+def test_pause_of_a_running_cluster_freezes_then_resumes(
+    running_cluster: tuple[Path, ProcessRecord], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, rec = running_cluster
+    assert main(["cluster", "pause", rec.name, "--seconds", "0.3"]) == 0
+    out = capsys.readouterr().out
+    assert f"{rec.name} paused for 0.3s" in out
+    assert f"{rec.name} resumed" in out
+    assert rec.alive()
+
+
+def test_pause_refuses_negative_seconds(
+    running_cluster: tuple[Path, ProcessRecord], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, rec = running_cluster
+    assert main(["cluster", "pause", rec.name, "--seconds=-1"]) == 2
+    assert "pause seconds must be a number >= 0, got -1.0" in capsys.readouterr().err

@@ -40,6 +40,8 @@ EXPECTED = {
     "TerminalStateError",
     "Timeouts",
     "ensure_build",
+    "ensure_render_tools",
+    "PausedComponent",
     "expect",
     "expect_consistently",
 }

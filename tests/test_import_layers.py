@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("harness._chaos",),
     ("harness._report",),
     ("harness._scenario",),
+    ("harness._reproduce",),
     ("harness.plugin", "harness._cli", "harness"),
 )
 

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from harness._build import cache as cache
+from harness._build import kubernetes as kubernetes
 from harness._build import sources as sources
 from harness._build import versions as versions
 from harness._errors import BuildError, ConfigError
@@ -51,6 +52,9 @@ class Build:
 
     root: Path
     versions: versions.BuildVersions
+    #: Folders of the render tools (helm, kustomize) of this release, put on the repo-server's PATH
+    #: after `bin`; set by `harness._build.render_tools.ensure_render_tools`, empty until then.
+    tool_dirs: tuple[Path, ...] = ()
 
     @property
     def bin(self) -> Path:
@@ -128,12 +132,17 @@ def ensure_build(
             )
         v, checkout = sources.resolve_source(source)
         mod = checkout.gomod
+        cached = _cached_source(v)
+        if cached:
+            say(f"build: cached {cached.versions.key} at {cached.bin}")
+            return cached
     else:
         cached = find_build(argocd_version)
         if cached:
             say(f"build: cached {cached.versions.key} at {cached.bin}")
             return cached
         v, mod = versions.resolve(argocd_version)
+    v = _buildable_kubernetes(v, say)
     root = build_dir(v)
     with cache.entry_lock(root.name, say) as waited:
         done = _load(root)
@@ -142,6 +151,28 @@ def ensure_build(
             say(f"build: {how}: {done.versions.key} at {done.bin}")
             return done
         return _Builder(v, mod, say, checkout).run()
+
+
+def _cached_source(v: versions.BuildVersions) -> Build | None:
+    """A completed build of the same checkout state, whichever Kubernetes patch it ended up on."""
+    for stamp in sorted(cache_root().glob(f"{v.argocd}-src-{v.source_id}-*/versions.json")):
+        b = _load(stamp.parent)
+        if b and b.versions.source == v.source:
+            return b
+    return None
+
+
+def _buildable_kubernetes(v: versions.BuildVersions, say: Printer) -> versions.BuildVersions:
+    """`v`, or `v` on the nearest Kubernetes patch the proxy serves in full (see `kubernetes`).
+
+    A control plane that is already built (or lent by a release entry) needs no check.
+    """
+    if _load_controlplane(controlplane_dir(v.kubernetes, v.kwok)) or _controlplane_of_a_release(
+        v.kubernetes, v.kwok
+    ):
+        return v
+    k8s = kubernetes.servable_kubernetes(v.kubernetes, say)
+    return v if k8s == v.kubernetes else replace(v, kubernetes=k8s, kubernetes_pinned=v.kubernetes)
 
 
 def _stderr(msg: str) -> None:
@@ -380,9 +411,13 @@ class _Builder:
 
     # -- upstream data files ---------------------------------------------------------------------------
     def _copy_argocd_files(self, argo: Path, staging: Path) -> None:
-        """Take install.yaml and the image's helper scripts from the Argo CD tree that was built."""
+        """Take install.yaml, the image's helper scripts and its tool versions from the Argo CD tree."""
         argo_dir = Path(self._go(["list", "-m", "-f", "{{.Dir}}", self.argocd_module], argo).strip())
         shutil.copyfile(argo_dir / "manifests" / "install.yaml", staging / "manifests" / "install.yaml")
+        # The helm and kustomize versions the release's image ships (read by `render_tools`).
+        tool_versions = argo_dir / "hack" / "tool-versions.sh"
+        if tool_versions.is_file():
+            shutil.copyfile(tool_versions, staging / "manifests" / "tool-versions.sh")
         for script in ARGOCD_SCRIPTS:
             dst = staging / "bin" / script
             shutil.copyfile(argo_dir / "hack" / script, dst)
@@ -401,7 +436,7 @@ class _Builder:
             [versions.go_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
         )
         if proc.returncode != 0:
-            tail = "\n".join(proc.stderr.strip().splitlines()[-GO_ERROR_LINES:])
+            tail = "\n".join(_error_lines(proc.stderr)[-GO_ERROR_LINES:])
             what = f" building {module}" if module else ""
             raise BuildError(
                 f"`go {' '.join(args)}`{what} failed (in {cwd}, toolchain {self.v.toolchain}); "
@@ -456,6 +491,17 @@ def k8s_ldflags(kubernetes: str) -> str:
         ):
             flags.append(f"-X {pkg}.{k}={val}")
     return " ".join(flags)
+
+
+def _error_lines(stderr: str) -> list[str]:
+    """The go error's lines that say what went wrong.
+
+    `go mod tidy` prints every failing import as a chain (`X imports`, `Y tested by`, then the
+    failure); the chain lines alone, which a plain tail may be all of, say nothing.
+    """
+    lines = [ln.rstrip() for ln in stderr.strip().splitlines() if ln.strip()]
+    reasons = [ln for ln in lines if not ln.rstrip().endswith((" imports", " tested by"))]
+    return reasons or lines
 
 
 def _fmt(seconds: float) -> str:

@@ -87,6 +87,9 @@ class BuildVersions:
     extra: dict[str, str] = field(default_factory=dict)
     #: Set for a build from a source checkout: `DIR@COMMIT` (plus `+dirty-HASH` for local edits).
     source: str = ""
+    #: The Kubernetes version the release's go.mod pins, when the control plane had to use another
+    #: patch of the same minor (the module proxy does not serve all of the pinned one); '' otherwise.
+    kubernetes_pinned: str = ""
 
     @property
     def key(self) -> str:
@@ -105,8 +108,9 @@ class BuildVersions:
 
     def to_json(self) -> str:
         data = asdict(self)
-        if not self.source:
-            del data["source"]  # a release build's stamp stays readable by harness versions before it
+        for optional in ("source", "kubernetes_pinned"):
+            if not data[optional]:
+                del data[optional]  # a stamp stays readable by harness versions before the field
         return json.dumps(data, indent=2, sort_keys=True)
 
     @classmethod

@@ -20,8 +20,13 @@ from harness._cluster.lease import leases_dir
 
 
 @contextmanager
-def cluster_access(name: str, *, exclusive: bool) -> Iterator[None]:
-    """Hold cluster `name` shared (a scenario) or exclusively (a test that changes it for all)."""
+def cluster_access(name: str, *, exclusive: bool, behind_writers: bool = True) -> Iterator[None]:
+    """Hold cluster `name` shared (a scenario) or exclusively (a test that changes it for all).
+
+    `behind_writers=False` (shared only) joins the readers even while a writer waits: for a process
+    that a reader of the cluster started and waits for (`argocd-chaos reproduce` run by a test),
+    where queueing behind that writer would deadlock with its own parent.
+    """
     leases_dir().mkdir(parents=True, exist_ok=True)
     rw = fasteners.InterProcessReaderWriterLock(str(leases_dir() / f"{name}.access.lock"))
     turnstile = FileLock(leases_dir() / f"{name}.turnstile.lock")
@@ -33,8 +38,9 @@ def cluster_access(name: str, *, exclusive: bool) -> Iterator[None]:
         finally:
             rw.release_write_lock()
     else:
-        with turnstile:
-            pass  # wait behind any writer that is queued, then join the readers
+        if behind_writers:
+            with turnstile:
+                pass  # wait behind any writer that is queued, then join the readers
         rw.acquire_read_lock()
         try:
             yield

@@ -28,6 +28,7 @@ _PHASES = "Phase failures"
 _HOOKS = "Hook objects and delete policies"
 _HEAL = "Self-heal"
 _DELETE = "Deletion hooks"
+_HELM = "Helm charts"
 
 CLAIM_TEXTS: dict[str, ClaimText] = {
     "C1": ClaimText(
@@ -111,6 +112,15 @@ CLAIM_TEXTS: dict[str, ClaimText] = {
         "PostDelete",
         "PostDelete hooks run after the app's resources are gone and are left behind unless a delete "
         "policy removes them. (PostDelete hooks exist from Argo CD v2.10 on.)",
+    ),
+    "C14": ClaimText(
+        _HELM,
+        "Helm hook annotations",
+        "Argo CD runs a chart's Helm hooks as its own: pre-install and pre-upgrade as PreSync, "
+        "post-install and post-upgrade as PostSync, pre-delete and post-delete as PreDelete and "
+        "PostDelete, hook-weight as the sync wave, hook-delete-policy as its delete policy; crd-install, "
+        "test and rollback hooks are not run as hooks, and any Argo CD hook in the chart makes it ignore "
+        "every Helm hook. (Argo CD's Helm guide, docs/user-guide/helm.md.)",
     ),
 }
 

@@ -67,6 +67,7 @@ CLAIMS: dict[str, str] = {
     "C11": "A mutating webhook fighting self-heal fires hooks every cycle; ignoreDifferences stops it",
     "C12": "A PreDelete hook runs before the resources are deleted; failing, it blocks deletion until fixed",
     "C13": "PostDelete hooks run once the resources are gone and stay unless a delete policy removes them",
+    "C14": "Argo CD maps Helm hook annotations onto its own hooks and ignores the ones it cannot map",
 }
 
 Verdict: TypeAlias = Literal["held", "partial", "disproved", "not-run", "not-applicable"]
@@ -245,6 +246,8 @@ class ClaimRecorder:
                         "observed": c.observed,
                         "agrees": c.agrees,
                         "test": c.test,
+                        # a not-applicable check stays one on the controller (verdict, reason)
+                        **({"applicable": False, "reason": c.reason} if not c.applicable else {}),
                     }
                     for c in self._checks
                 ],
@@ -360,7 +363,7 @@ class Ledger:
     def entries(self, argocd_version: str) -> list[dict[str, Any]]:
         """Return one JSON-ready dict per claim, sorted by number.
 
-        C1..C13 are always present, so a claim that no test reached shows as ``not-run`` instead of
+        C1..C14 are always present, so a claim that no test reached shows as ``not-run`` instead of
         silently dropping out of the report; ids that tests used but CLAIMS lacks are kept too.
         """
         result: list[dict[str, Any]] = []

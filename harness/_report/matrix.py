@@ -133,7 +133,7 @@ def format_matrix_markdown(m: Mapping[str, Any]) -> str:
     out += ["", "## What changed between releases", ""]
     pairs = list(zip(releases, releases[1:], strict=False))
     if not pairs:
-        out.append("One release only: nothing to compare.")
+        out += ["One release only: nothing to compare.", ""]
     for before, after in pairs:
         these = [c for c in m["changes"] if c["from"] == before and c["to"] == after]
         out.append(f"### {before} → {after}")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import allure
 from kubernetes import client
@@ -87,6 +87,8 @@ class AppUnderTest:
         #: Every object any committed revision held, by (kind, namespace, name): what live() reads.
         self._manifests: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._folders: set[str] = set()
+        #: Names of child Applications made by `child_app` (app-of-apps), removed at cleanup.
+        self._children: list[str] = []
 
     # -- given -----------------------------------------------------------------------------------------
     def commit(self, app: FixtureApp, message: str) -> str:
@@ -103,7 +105,8 @@ class AppUnderTest:
                 self._manifests[key] = d
             if self.repos is None:
                 return self.repo.commit_files(app.files(), message)
-            real = FixtureApp(app.name, self.repos.real_manifests(app.docs), list(app.folders))
+            # A chart's or kustomization's files go as they are: their pods get no translated command.
+            real = FixtureApp(app.name, self.repos.real_manifests(app.docs), list(app.folders), dict(app.raw))
             sha = self.repo.commit_files(real.files(), message)
             self.repos.push_repo(self.repo.path)
             return sha
@@ -147,6 +150,58 @@ class AppUnderTest:
             created = self.argocd.create(spec)
             self._operations()  # number operations from the first one on
             return created
+
+    def create_application(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Create the destination namespace and this Application manifest as given, whole.
+
+        For an Application written elsewhere (a user's, in `argocd-chaos reproduce`): its name,
+        namespace and destination must already be this app's; the run's labels are added.
+        Raises ConfigError when they are not.
+        """
+        meta = manifest.get("metadata") or {}
+        dest = (manifest.get("spec") or {}).get("destination") or {}
+        if meta.get("name") != self.name or dest.get("namespace") != self.namespace:
+            raise ConfigError(
+                f"the Application must be named {self.name} and deploy to namespace {self.namespace}; got "
+                f"{meta.get('name')!r} deploying to {dest.get('namespace')!r}"
+            )
+        body = {**manifest, "metadata": {**meta, "labels": {**(meta.get("labels") or {}), **self.labels}}}
+        with allure.step(f"create Application {self.name} from a manifest"):
+            self.ensure_namespace()
+            created = cast(
+                dict[str, Any],
+                self.argocd.co.create_namespaced_custom_object(
+                    "argoproj.io", "v1alpha1", self.argocd.namespace, "applications", body
+                ),
+            )
+            self._operations()  # number operations from the first one on
+            return created
+
+    def child_app(self, name: str, path: str, **options: Any) -> dict[str, Any]:
+        """An Application manifest for the app-of-apps pattern: commit it in the parent's folder.
+
+        The child reads `path` of this app's own repository, deploys into this app's namespace and
+        carries its labels; its name is `<app name>-<name>`. `options` are `AppSpec` fields
+        (`automated=True` makes it sync itself once the parent created it). The manifest names the
+        Argo CD namespace, where Applications live, so the parent's sync puts it there whatever the
+        parent's destination. Children are removed at cleanup.
+        """
+        spec = AppSpec(
+            name=f"{self.name}-{name}",
+            repo_url=self.repo_url,
+            dest_namespace=self.namespace,
+            path=path,
+            labels=dict(self.labels),
+            **options,
+        )
+        if spec.name not in self._children:
+            self._children.append(spec.name)
+        return spec.to_manifest()
+
+    def child_status(self, name: str) -> AppStatus | None:
+        """The status of child Application `name` (as given to `child_app`), None while it does not exist."""
+        child = self.argocd.get_or_none(f"{self.name}-{name}")
+        return AppStatus.from_app(child) if child is not None else None
 
     def ensure_namespace(self) -> None:
         """The destination namespace, labelled with the test's identity (created once)."""
@@ -271,6 +326,13 @@ class AppUnderTest:
             self._watch = OperationWatch(self.api, self.argocd.namespace, self.name)
             self._watch.start()
         return self._watch
+
+    def operations(self) -> list[OperationState]:
+        """Every operation the watch has seen so far, oldest first, each as last seen and numbered."""
+        watch = self._operations()
+        with watch.lock:
+            states = [r.state() for r in watch.log.records]
+        return [s for s in states if s is not None]
 
     def _numbered(self, op: OperationState, resource_version: str) -> OperationState:
         watch = self._operations()
@@ -488,6 +550,9 @@ class AppUnderTest:
                 with contextlib.suppress(ApiException):
                     self.argocd.patch(self.name, {"metadata": {"finalizers": kept}})
         self.argocd.delete(self.name)
+        for child in self._children:  # the parent's cascade removes them too; this is in case it did not
+            with contextlib.suppress(ApiException):
+                self.argocd.delete(child)
         try:
             self.core.delete_namespace(self.namespace, propagation_policy="Background")
         except ApiException as exc:

@@ -38,7 +38,9 @@ class OutcomeAnnotations:
 
     `OUTCOME` takes "succeed" or "fail"; `EXIT_CODE` the exit code of a failing pod; `DURATION` and
     `START_DELAY` Go durations; `SWITCH` an outcome switch's name; `HANG` is the duration that makes a
-    pod run until deleted. `FixtureApp.with_hook_outcome` writes them; use these names to read them.
+    pod run until deleted; `TERMINATION_GRACE` (Go duration) how long a deleted pod stays Terminating
+    (embedded cluster). `FixtureApp.with_hook_outcome` and `with_termination_grace` write them; use
+    these names to read them.
     """
 
     OUTCOME = stages.OUTCOME
@@ -47,9 +49,17 @@ class OutcomeAnnotations:
     START_DELAY = stages.START_DELAY
     SWITCH = stages.SWITCH
     HANG = HANG
+    TERMINATION_GRACE = stages.TERMINATION_GRACE
 
 
 _POD_KINDS = ("Job", "Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "CronJob")
+#: File names that make Argo CD's repo-server render a folder with kustomize (argo-cd
+#: `util/kustomize/kustomize.go`, `KustomizationNames`), and helm's chart file.
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+CHART_FILE = "Chart.yaml"
+VALUES_FILE = "values.yaml"
+
+SourceType = Literal["Directory", "Helm", "Kustomize"]
 
 
 @dataclass
@@ -58,11 +68,18 @@ class FixtureApp:
 
     `folders[i]` is the folder (relative, "" for the top) `docs[i]` lives in, so nested fixture
     folders (`fixtures/<name>/hooks/*.yaml`) are committed with the same layout.
+
+    A folder holding a `Chart.yaml` (a Helm chart) or a kustomization is a *source tree*: its files
+    are kept as text in `raw` (relative path -> content) and committed unchanged, because templates
+    are not YAML and a kustomization names its files; the repo-server renders them with the helm or
+    kustomize its release ships (see `source_type`). `docs` is empty then; `with_values` and
+    `with_file` edit such a tree.
     """
 
     name: str
     docs: list[Obj]
     folders: list[str] = field(default_factory=list)
+    raw: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.folders) < len(self.docs):
@@ -74,6 +91,8 @@ class FixtureApp:
         if not d.is_dir():
             known = sorted(p.name for p in (root or FIXTURES_DIR).iterdir() if p.is_dir())
             raise ConfigError(f"no fixture app {name!r} in {d.parent}; known: {', '.join(known)}")
+        if any((d / f).is_file() for f in (CHART_FILE, *KUSTOMIZATION_NAMES)):
+            return cls(name, [], [], _read_tree(d))
         docs: list[Obj] = []
         folders: list[str] = []
         # Top-level files first, then each subfolder, all in name order.
@@ -85,7 +104,53 @@ class FixtureApp:
         return cls(name, docs, folders)
 
     def copy(self) -> FixtureApp:
-        return FixtureApp(self.name, copy.deepcopy(self.docs), list(self.folders))
+        return FixtureApp(self.name, copy.deepcopy(self.docs), list(self.folders), dict(self.raw))
+
+    # -- Helm charts and kustomizations ------------------------------------------------------------------
+    @property
+    def source_type(self) -> SourceType:
+        """How Argo CD renders this fixture: "Helm", "Kustomize" or "Directory".
+
+        A `Chart.yaml` at the top makes it a chart, a kustomization file a kustomization, else plain
+        manifests: what the repo-server decides for a source with no explicit type (argo-cd
+        `util/app/discovery/discovery.go`, `AppType`).
+        """
+        if CHART_FILE in self.raw:
+            return "Helm"
+        if any(n in self.raw for n in KUSTOMIZATION_NAMES):
+            return "Kustomize"
+        return "Directory"
+
+    def with_file(self, path: str, text: str) -> Self:
+        """Add or replace one file of a source tree (`templates/job.yaml`, `kustomization.yaml`)."""
+        rel = Path(path)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts:
+            raise ConfigError(
+                f"a fixture file path must be relative and stay inside the fixture; got {path!r}"
+            )
+        self.raw[rel.as_posix()] = text
+        return self
+
+    def with_values(self, **values: Any) -> Self:
+        """Merge values into a chart's `values.yaml` (nested dicts are merged key by key).
+
+        Raises ConfigError for a fixture that is not a Helm chart.
+        """
+        if self.source_type != "Helm":
+            raise ConfigError(
+                f"fixture {self.name!r} is not a Helm chart (no {CHART_FILE}); with_values needs one"
+            )
+        current = yaml.safe_load(self.raw.get(VALUES_FILE, "")) or {}
+        if not isinstance(current, dict):
+            raise ConfigError(f"fixture {self.name!r}: {VALUES_FILE} is not a mapping")
+        _merge(current, values)
+        self.raw[VALUES_FILE] = yaml.dump(current, Dumper=_QuotingDumper, sort_keys=False)
+        return self
+
+    def values(self) -> dict[str, Any]:
+        """A chart's values as committed (`values.yaml` parsed); {} for other fixtures."""
+        got = yaml.safe_load(self.raw.get(VALUES_FILE, "")) if self.source_type == "Helm" else None
+        return got if isinstance(got, dict) else {}
 
     # -- any kind ---------------------------------------------------------------------------------------
     def with_object(self, doc: Obj, folder: str = "") -> Self:
@@ -168,6 +233,23 @@ class FixtureApp:
         ann.update(new)
         return self
 
+    def with_termination_grace(self, name: str, grace: str | None, *, kind: str = "Job") -> Self:
+        """Make the object's pods stay Terminating for `grace` (Go duration, e.g. "8s") once deleted.
+
+        What a kubelet does while a container uses its grace period to stop; on the embedded cluster
+        KWOK plays it (the `pod-delete-graceful` stage). A Job deleted in the foreground, as Argo CD
+        deletes hooks, stays until its pods are gone. None removes it. Raises ConfigError for a
+        duration that is not a Go duration, or a kind without pods.
+        """
+        if grace is not None:
+            stages.hook_pod_annotations(outcome=None, termination_grace=grace)  # validate first
+        ann = self._pod_annotations(kind, name)
+        if grace is None:
+            ann.pop(stages.TERMINATION_GRACE, None)
+        else:
+            ann[stages.TERMINATION_GRACE] = grace
+        return self
+
     def _pod_annotations(self, kind: str, name: str) -> dict[str, str]:
         doc = self.find(kind, name)
         if kind == "Pod":
@@ -218,8 +300,20 @@ class FixtureApp:
         return self
 
     def at_revision(self, n: int) -> FixtureApp:
-        """A copy whose non-hook objects say which fixture revision they come from."""
+        """A copy whose non-hook objects say which fixture revision they come from.
+
+        A chart gets the value `revision: "<n>"` (its templates stamp it where they want it); a
+        kustomization gets the revision annotation as a `commonAnnotations` entry (on every object).
+        """
         out = self.copy()
+        if out.source_type == "Helm":
+            return out.with_values(revision=str(n))
+        if out.source_type == "Kustomize":
+            fname = next(k for k in KUSTOMIZATION_NAMES if k in out.raw)
+            kz = yaml.safe_load(out.raw[fname]) or {}
+            kz.setdefault("commonAnnotations", {})[REVISION_ANNOTATION] = str(n)
+            out.raw[fname] = yaml.dump(kz, Dumper=_QuotingDumper, sort_keys=False)
+            return out
         for d in out.docs:
             meta = d.setdefault("metadata", {})
             ann = meta.setdefault("annotations", {})
@@ -234,8 +328,11 @@ class FixtureApp:
         return out
 
     def files(self) -> dict[str, str]:
-        """One file per object, named by kind and name, so git diffs between revisions stay small."""
-        out: dict[str, str] = {}
+        """One file per object, named by kind and name, so git diffs between revisions stay small.
+
+        A source tree's files (`raw`) are added as they are.
+        """
+        out: dict[str, str] = dict(self.raw)
         for i, d in enumerate(self.docs):
             ident = _ident(d).rstrip("-")
             folder = self.folders[i] if i < len(self.folders) else ""
@@ -320,6 +417,25 @@ def _checked_object(path: Path, number: int, line: int, doc: object) -> Obj:
             f"{where} ({doc['kind']}) has no metadata.name or metadata.generateName: every object needs one"
         )
     return doc
+
+
+def _read_tree(d: Path) -> dict[str, str]:
+    """Every file under `d` as text, by its path relative to `d`."""
+    out: dict[str, str] = {}
+    for f in sorted(p for p in d.rglob("*") if p.is_file()):
+        try:
+            out[f.relative_to(d).as_posix()] = f.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"fixture file {f} cannot be read: {exc}") from None
+    return out
+
+
+def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = copy.deepcopy(v)
 
 
 def _ident(doc: Obj) -> str:

@@ -45,6 +45,7 @@ class FakeGoCommand:
         self.release = threading.Event()
         self.interrupt: str | None = None  # the output name whose build is interrupted (Ctrl-C)
         self.fail: str | None = None  # the output name whose build fails with a compile error
+        self.unserved: set[str] = set()  # `module@version`s the module proxy answers 403 for
 
     def __call__(self, cmd: Sequence[str], **kw: Any) -> subprocess.CompletedProcess[str]:
         if cmd[0] != "go":  # git, for source checkouts, runs for real
@@ -96,6 +97,19 @@ def go(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chaos_dirs: object) -> F
     (crd_dir / "kustomize" / "crd" / "bases" / "kwok.x-k8s.io_stages.yaml").write_text("# crd\n")
 
     def probe(args: list[str]) -> str:
+        if args[:3] == ["mod", "download", "-json"] and all(
+            a.startswith("k8s.io/") and not a.startswith(versions.K8S_MODULE + "@") for a in args[3:]
+        ):  # the staging modules of one Kubernetes patch: the ones in fake.unserved fail
+            answers = []
+            for a in args[3:]:
+                path, version = a.split("@")
+                err = (
+                    {"Error": f"{a}: reading {path}/@v/{version}.zip: 403 Forbidden"}
+                    if a in fake.unserved
+                    else {}
+                )
+                answers.append(json.dumps({"Path": path, "Version": version, **err}))
+            return "\n".join(answers)
         if args[-1].startswith(versions.K8S_MODULE + "@"):
             return json.dumps({"GoMod": str(k8s_mod)})
         if args[-1].startswith(versions.KWOK_MODULE + "@"):
@@ -146,6 +160,41 @@ def test_an_older_release_entry_lends_its_control_plane(go: FakeGoCommand, fake_
     b = ensure_build("v2.14.21", out=lambda _m: None)
     assert go.builds_of("kube-apiserver") == 0
     assert b.versions.etcd == "v3.5.15"
+
+
+def test_a_kubernetes_patch_the_proxy_does_not_serve_in_full_falls_back_to_the_nearest(
+    go: FakeGoCommand,
+) -> None:
+    # The module proxy here answers 403 for k8s.io/endpointslice@v0.29.6 (Argo CD v2.12.6's pin).
+    go.unserved = {"k8s.io/api@v0.31.0", "k8s.io/api@v0.31.1"}
+    said: list[str] = []
+    b = ensure_build("v2.14.21", out=said.append)
+
+    assert b.root.name == "v2.14.21-v1.31.2"  # v1.31.1 is not served in full either
+    assert (b.versions.kubernetes, b.versions.kubernetes_pinned) == ("v1.31.2", "v1.31.0")
+    assert json.loads((b.root / "versions.json").read_text())["kubernetes_pinned"] == "v1.31.0"
+    assert _build.controlplane_dir("v1.31.2", "v0.8.0").is_dir()
+    build = next(a for a in go.calls if a[0] == "build" and "k8s.io/kubernetes/cmd/kube-apiserver" in a)
+    assert "gitVersion=v1.31.2" in build[build.index("-ldflags") + 1]
+    note = next(m for m in said if "cannot be built here" in m)
+    assert "Kubernetes v1.31.0" in note
+    assert "k8s.io/api@v0.31.0 (403 Forbidden)" in note
+    assert "built from v1.31.2 instead" in note
+    assert find_build("v2.14.21") == b
+    assert ensure_build("v2.14.21", out=lambda _m: None) == b  # cached: no second look at the proxy
+
+
+def test_a_kubernetes_minor_the_proxy_serves_no_patch_of_is_one_clear_error(go: FakeGoCommand) -> None:
+    go.unserved = {f"k8s.io/api@v0.{v}" for v in ("31.0", "31.1", "31.2", "31.3", "31.4")}
+    with pytest.raises(BuildError) as err:
+        ensure_build("v2.14.21", out=lambda _m: None)
+
+    msg = str(err.value)
+    assert "Kubernetes v1.31.0 (pinned by the release's go.mod) cannot be built" in msg
+    assert "k8s.io/api@v0.31.0 (403 Forbidden)" in msg
+    assert "tried v1.31.1, v1.31.2, v1.31.3, v1.31.4" in msg
+    assert not go.calls or all(a[0] not in ("build", "install") for a in go.calls)  # before any build
+    assert find_build("v2.14.21") is None
 
 
 def test_two_builds_at_once_build_once_and_both_get_the_result(go: FakeGoCommand) -> None:

@@ -12,7 +12,7 @@ import pytest
 from testkit.goproxy import FakeGoProxy
 
 from harness._build import binaries as _build
-from harness._build import versions
+from harness._build import kubernetes, versions
 from harness._errors import ConfigError
 
 ARGO = "github.com/argoproj/argo-cd"
@@ -159,3 +159,15 @@ def test_nearest_buildable(version: str, served: str, nearest: list[str]) -> Non
 def test_argocd_module(version: str, module: str) -> None:
     assert versions.argocd_module(version) == module
     assert versions.argocd_module_major(module) == int(version.lstrip("v").split(".")[0])
+
+
+@pytest.mark.parametrize(
+    ("pinned", "candidates"),
+    [
+        ("v1.29.6", ["v1.29.5", "v1.29.7", "v1.29.4", "v1.29.8"]),  # nearest first, lower on a tie
+        ("v1.31.0", ["v1.31.1", "v1.31.2", "v1.31.3", "v1.31.4"]),  # never another minor
+        ("v1.34.1", ["v1.34.0", "v1.34.2", "v1.34.3", "v1.34.4"]),
+    ],
+)
+def test_other_kubernetes_patches_are_tried_nearest_first(pinned: str, candidates: list[str]) -> None:
+    assert kubernetes.same_minor_candidates(pinned) == candidates

@@ -12,7 +12,9 @@ NAME = "access-test"
 SCRIPT = """
 import sys
 from harness._cluster.access import cluster_access
-with cluster_access(sys.argv[1], exclusive=sys.argv[2] == "exclusive"):
+with cluster_access(
+    sys.argv[1], exclusive=sys.argv[2] == "exclusive", behind_writers=sys.argv[2] != "child-of-reader"
+):
     print("in", flush=True)
     sys.stdin.readline()
 """
@@ -70,3 +72,18 @@ def test_in_one_process_shared_then_exclusive(chaos_dirs: object) -> None:
         pass
     with cluster_access(NAME, exclusive=True):
         pass
+
+
+def test_a_reader_started_by_a_reader_joins_although_a_writer_waits(chaos_dirs: object) -> None:
+    """`argocd-chaos reproduce` run by a test: queueing behind the writer would deadlock its parent."""
+    parent = Holder("shared")
+    assert parent.entered(30)
+    writer = Holder("exclusive")
+    time.sleep(1.0)  # the delay is the scenario: the writer is queued behind the running scenario
+    child = Holder("child-of-reader")
+    assert child.entered(30)
+    child.leave()
+    assert not writer.entered(0.5)
+    parent.leave()
+    assert writer.entered(30)
+    writer.leave()

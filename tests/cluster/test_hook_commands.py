@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -38,7 +39,13 @@ from harness._cluster.kind.hook_commands import (
 )
 from harness._scenario.fixtures import FIXTURES_DIR, FixtureApp
 
-FIXTURES = sorted(p.name for p in FIXTURES_DIR.iterdir() if p.is_dir())
+#: Fixtures of plain manifests: a chart's or kustomization's pods are rendered by the repo-server, so
+#: their outcome annotations are never translated into commands (README, "The scenario API").
+FIXTURES = sorted(
+    p.name
+    for p in FIXTURES_DIR.iterdir()
+    if p.is_dir() and FixtureApp.load(p.name).source_type == "Directory"
+)
 BUSYBOX = shutil.which("busybox")
 
 
@@ -345,3 +352,38 @@ def test_manifests_without_pod_templates_pass_through_and_deployments_keep_runni
     deploy_in = next(d for d in app.docs if d["kind"] == "Deployment")
     deploy_out = next(d for d in out if d["kind"] == "Deployment")
     assert deploy_out == deploy_in  # no outcome: KWOK keeps it Running, its own command does too
+
+
+# -- termination grace -------------------------------------------------------------------------------
+
+
+def test_termination_grace_sets_the_grace_period_and_ignores_sigterm(sh: Shell) -> None:
+    out = to_real_pod_template(
+        template({stages.OUTCOME: "succeed", stages.DURATION: "30s", stages.TERMINATION_GRACE: "1500ms"})
+    )
+    assert out["spec"]["terminationGracePeriodSeconds"] == 2  # whole seconds, rounded up
+    (c,) = out["spec"]["containers"]
+    # As the kubelet does: SIGTERM to the container's first process, which must outlive it.
+    p = subprocess.Popen(sh.popen_argv(c["command"][2]), env=sh.env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        assert "hook exits 0" in p.stdout.readline()  # echoed after the trap is in place
+        p.send_signal(signal.SIGTERM)
+        with pytest.raises(subprocess.TimeoutExpired):
+            p.wait(timeout=0.5)  # still running: the kubelet would wait out the grace period
+    finally:
+        p.kill()
+        p.wait(timeout=5)
+        if p.stdout is not None:
+            p.stdout.close()
+
+
+def test_without_termination_grace_nothing_changes_on_sigterm() -> None:
+    out = to_real_pod_template(template({stages.OUTCOME: "succeed", stages.DURATION: "30s"}))
+    assert "terminationGracePeriodSeconds" not in out["spec"]
+    assert "trap" not in out["spec"]["containers"][0]["command"][2]
+
+
+def test_a_bad_termination_grace_is_rejected_like_on_kwok() -> None:
+    with pytest.raises(StageConfigError, match="'8' is not a Go duration"):
+        to_real_pod_template(template({stages.OUTCOME: "succeed", stages.TERMINATION_GRACE: "8"}))

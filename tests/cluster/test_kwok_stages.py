@@ -189,6 +189,8 @@ def test_default_stage_names() -> None:
         "pod-succeed-annotated",
         "pod-fail",
         "pod-delete",
+        "pod-delete-graceful",
+        "pod-delete-ended",
     ]
     assert len(set(_ids(_ALL))) == len(_ALL)
 
@@ -220,8 +222,16 @@ def test_stage_is_well_formed(stage: Obj) -> None:
             assert "values" not in e
         jq(e["key"], {})  # raises if the model cannot follow the key
     deletion = [e for e in exprs if e["key"] == ".metadata.deletionTimestamp"]
+    grace = {"key": f'.metadata.annotations["{ks.TERMINATION_GRACE}"]'}
     if name == "pod-delete":
         assert deletion == [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}]
+        assert {**grace, "operator": "DoesNotExist"} in exprs
+        assert spec["next"] == {"delete": True}
+    elif name in ("pod-delete-graceful", "pod-delete-ended"):
+        assert deletion == [{"key": ".metadata.deletionTimestamp", "operator": "Exists"}]
+        assert {**grace, "operator": "Exists"} in exprs
+        running = {"key": ".status.phase", "values": ["Running"]}
+        assert {**running, "operator": "In" if name == "pod-delete-graceful" else "NotIn"} in exprs
         assert spec["next"] == {"delete": True}
     else:
         assert deletion == [{"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"}]
@@ -236,6 +246,7 @@ def test_stage_is_well_formed(stage: Obj) -> None:
         assert delay["durationFrom"]["expressionFrom"] in (
             f'.metadata.annotations["{ks.START_DELAY}"]',
             f'.metadata.annotations["{ks.DURATION}"]',
+            f'.metadata.annotations["{ks.TERMINATION_GRACE}"]',
         )
 
 
@@ -259,6 +270,11 @@ def test_delays() -> None:
         "durationMilliseconds": 20000,
         "jitterDurationMilliseconds": 25000,
     }
+    assert by_name["pod-delete-graceful"]["spec"]["delay"] == {
+        "durationFrom": {"expressionFrom": f'.metadata.annotations["{ks.TERMINATION_GRACE}"]'}
+    }
+    assert "delay" not in by_name["pod-delete"]["spec"]
+    assert "delay" not in by_name["pod-delete-ended"]["spec"]
     assert by_name["switch-s1-exit"]["spec"]["delay"] == {"durationMilliseconds": 90_000}
     assert "delay" not in by_name["switch-s2-exit"]["spec"]
 
@@ -289,8 +305,11 @@ def _pod(
     outcome: Outcome,
     switch: str | None,
     scheduled: bool = True,
+    grace: str | None = None,
 ) -> Obj:
     annotations = {"argocd.argoproj.io/hook": "PreSync"}
+    if grace is not None:
+        annotations[ks.TERMINATION_GRACE] = grace
     if outcome is not None:
         annotations[ks.OUTCOME] = outcome
     if switch is not None:
@@ -317,10 +336,17 @@ def _pod(
 
 
 def _expected(
-    phase: Phase, deleting: bool, owner: str | None, outcome: Outcome, switch: str | None
+    phase: Phase,
+    deleting: bool,
+    owner: str | None,
+    outcome: Outcome,
+    switch: str | None,
+    grace: str | None = None,
 ) -> str | None:
     if deleting:
-        return "pod-delete"
+        if not grace:
+            return "pod-delete"
+        return "pod-delete-graceful" if phase == "Running" else "pod-delete-ended"
     if phase == "Pending":
         return "pod-ready"
     if phase != "Running":
@@ -336,20 +362,21 @@ def _expected(
     return None
 
 
-def _matrix() -> Iterator[tuple[Phase, bool, str | None, Outcome, str | None]]:
+def _matrix() -> Iterator[tuple[Phase, bool, str | None, Outcome, str | None, str | None]]:
     phases: tuple[Phase, ...] = ("Pending", "Running", "Succeeded", "Failed")
     owners = (None, "Job", "ReplicaSet")
     outcomes: tuple[Outcome, ...] = (None, "succeed", "fail")
     switches = (None, "s1", "s2", "unknown")
-    yield from itertools.product(phases, (False, True), owners, outcomes, switches)
+    graces = (None, "8s")
+    yield from itertools.product(phases, (False, True), owners, outcomes, switches, graces)
 
 
-@pytest.mark.parametrize(("phase", "deleting", "owner", "outcome", "switch"), list(_matrix()))
+@pytest.mark.parametrize(("phase", "deleting", "owner", "outcome", "switch", "grace"), list(_matrix()))
 def test_each_pod_state_matches_exactly_the_expected_stage(
-    phase: Phase, deleting: bool, owner: str | None, outcome: Outcome, switch: str | None
+    phase: Phase, deleting: bool, owner: str | None, outcome: Outcome, switch: str | None, grace: str | None
 ) -> None:
-    pod = _pod(phase, deleting=deleting, owner=owner, outcome=outcome, switch=switch)
-    want = _expected(phase, deleting, owner, outcome, switch)
+    pod = _pod(phase, deleting=deleting, owner=owner, outcome=outcome, switch=switch, grace=grace)
+    want = _expected(phase, deleting, owner, outcome, switch, grace)
     assert matching(_ALL, pod) == ([want] if want else [])
     # Without any switch installed, switched pods are simply left running.
     default_want = None if want is None or want.startswith("switch-") else want
@@ -582,6 +609,11 @@ def test_hook_pod_annotations() -> None:
     assert ks.START_DELAY == "chaos.argocd-chaos.io/start-delay"
     assert ks.DURATION == "chaos.argocd-chaos.io/duration"
     assert ks.SWITCH == "chaos.argocd-chaos.io/switch"
+    assert ks.hook_pod_annotations(outcome="succeed", termination_grace="8s") == {
+        ks.OUTCOME: "succeed",
+        ks.TERMINATION_GRACE: "8s",
+    }
+    assert ks.TERMINATION_GRACE == "chaos.argocd-chaos.io/termination-grace"
 
 
 @pytest.mark.parametrize(
@@ -601,6 +633,8 @@ def test_hook_pod_annotations() -> None:
         ({"outcome": "fail", "duration": ""}, "''"),
         ({"outcome": None, "start_delay": "abc"}, "'abc'"),
         ({"outcome": None, "start_delay": "3000000h"}, "'3000000h'"),
+        ({"outcome": None, "termination_grace": "8"}, "'8'"),
+        ({"outcome": None, "termination_grace": "-8s"}, "'-8s'"),
         ({"outcome": None, "switch": "Bad_Name"}, "'Bad_Name'"),
         ({"outcome": None, "switch": "x" * 60}, "x" * 60),
         ({"outcome": "fail", "switch": "ok"}, "'outcome': 'fail'"),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -338,3 +339,96 @@ def test_save_records_replaces_the_previous_file(tmp_path: Path) -> None:
     save_records(path, {"a": ProcessRecord("a", 1, 1, ["a"], "a.log")}, {"v": 1})
     save_records(path, {}, {"v": 2})
     assert load_records(path) == ({}, {"v": 2})
+
+
+# -- pause -------------------------------------------------------------------------------------------
+
+TICKER = (
+    "import time\n"
+    "print('ready', flush=True)\n"
+    "while True:\n"
+    "    print('tick', time.monotonic(), flush=True)\n"
+    "    time.sleep(0.05)\n"
+)
+
+
+def _ticks(rec: ProcessRecord) -> list[float]:
+    return [
+        float(line.split()[1]) for line in Path(rec.log).read_text().splitlines() if line.startswith("tick ")
+    ]
+
+
+def test_pause_freezes_the_process_until_resumed(spawn: Spawn) -> None:
+    p, rec = spawn("argocd-application-controller", py(TICKER))
+    wait_ready(rec, log_has(rec, "tick"), timeout=10, proc=p)
+
+    _process.pause(rec)
+    assert wait_until(lambda: _process.stopped(rec))
+    frozen = len(_ticks(rec))
+    time.sleep(0.5)  # the scenario: while frozen, it must not print a single tick
+    assert len(_ticks(rec)) == frozen
+    assert rec.alive()
+
+    _process.resume(rec)
+    assert not _process.stopped(rec)
+    assert wait_until(lambda: len(_ticks(rec)) > frozen)
+    gaps = [b - a for a, b in itertools.pairwise(_ticks(rec))]
+    assert max(gaps) >= 0.5  # the pause shows as one long gap in its own clock
+
+
+def test_a_timed_pause_resumes_by_itself(spawn: Spawn) -> None:
+    from harness._cluster.embedded.cluster import PausedComponent
+
+    p, rec = spawn("argocd-repo-server", py(TICKER))
+    wait_ready(rec, log_has(rec, "tick"), timeout=10, proc=p)
+
+    paused = PausedComponent(rec, 0.6)
+    assert paused.paused
+    assert wait_until(lambda: _process.stopped(rec))
+    paused.wait(timeout=10)
+
+    assert not paused.paused
+    assert paused.resumed_at is not None
+    assert paused.resumed_at - paused.paused_at >= 0.6
+    assert wait_until(lambda: not _process.stopped(rec))
+    paused.resume()  # idempotent
+
+
+def test_leaving_a_pause_block_resumes_early(spawn: Spawn) -> None:
+    from harness._cluster.embedded.cluster import PausedComponent
+
+    p, rec = spawn("argocd-repo-server", py(TICKER))
+    wait_ready(rec, log_has(rec, "tick"), timeout=10, proc=p)
+
+    with PausedComponent(rec, 60) as paused:
+        assert wait_until(lambda: _process.stopped(rec))
+    assert not paused.paused
+    assert paused.resumed_at is not None
+    assert paused.resumed_at - paused.paused_at < 30
+    assert wait_until(lambda: not _process.stopped(rec))
+
+
+def test_terminate_of_a_paused_process_does_not_wait_for_sigkill(spawn: Spawn) -> None:
+    catches_term = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGTERM, lambda *_: (print('got SIGTERM', flush=True), sys.exit(0)))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    p, rec = spawn("kube-apiserver", py(catches_term))
+    wait_ready(rec, log_has(rec, "ready"), timeout=10, proc=p)
+    _process.pause(rec)
+    assert wait_until(lambda: _process.stopped(rec))
+
+    terminate(rec, grace=5)
+
+    assert pid_gone(rec.pid)
+    assert wait_until(lambda: "got SIGTERM" in Path(rec.log).read_text())  # it ran its handler
+
+
+def test_pause_of_a_process_that_is_gone_says_so(spawn: Spawn) -> None:
+    p, rec = spawn("done", py("pass"))
+    assert wait_until(lambda: not rec.alive())
+    with pytest.raises(_process.ComponentNotRunning, match=r"done \(pid \d+\) is not running"):
+        _process.pause(rec)
+    _process.resume(rec)  # a no-op, not an error

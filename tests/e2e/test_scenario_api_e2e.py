@@ -3,6 +3,9 @@ deletion as a step, and every object kind. Written with the public API only (`ha
 
 from __future__ import annotations
 
+import time
+from datetime import datetime
+
 import pytest
 
 from harness import (
@@ -237,3 +240,98 @@ def test_skip_hook_configmap_edited_by_hand_keeps_the_edit(
     assert cm.data["revision"] == "edited-by-hand"
     assert cm.revision == "1"  # a Skip hook is never applied: revision 2's copy never reached the cluster
     assert "app-config" not in [r.name for r in op.resources]
+
+
+def _epoch(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_hook_job_that_takes_8s_to_go_away(app_under_test: AppUnderTest) -> None:
+    """Failing input: a hook Job that takes 8 s to go away when deleted, as a kubelet grace period
+    would make it. A stuck fixed-name PreSync hook is terminated (Argo CD deletes the running hook);
+    its pod stays Terminating 8 s, so does the Job, and the next sync can create its run of the
+    hook (BeforeHookCreation) only once the old Job is gone."""
+    app = app_under_test
+    fixture = FixtureApp.load("single-hook").with_termination_grace("hook", "8s")
+    app.commit_revision(1, fixture.copy().with_hook_outcome("hook", "hang"))
+    app.create()
+    app.sync()
+
+    def hook_running() -> Outcome:
+        pods = [p for p in app.live().of_kind("Pod") if "Job/hook" in p.owners]
+        return Outcome.simple(any(p.phase == "Running" for p in pods), f"hook pods {[p.phase for p in pods]}")
+
+    expect(Expectation("the hook's pod runs", hook_running), timeout=app.timeouts.assert_)
+    stuck = app.live().get("Job", "hook")
+    assert stuck is not None
+    terminated_at = time.time()
+    app.terminate()
+    ended = app.wait_ended()
+    assert ended.phase == "Failed"
+    going = app.live().get("Job", "hook")
+    assert going is not None  # still there: its pod takes its grace period to stop
+    assert going.uid == stuck.uid
+    assert going.deleting
+
+    app.commit_revision(2, fixture.copy().with_hook_outcome("hook", "succeed"))
+    request = app.sync()
+    op = app.wait_operation("Succeeded", after=request)
+    rerun = app.live().get("Job", "hook")
+    assert rerun is not None
+    assert rerun.uid != stuck.uid
+    # The new run was created once the old Job was gone, 8 s after it was deleted (1 s: the
+    # resolution of creationTimestamp).
+    waited = _epoch(rerun.created) - terminated_at
+    assert waited >= 8 - 1, f"the re-run was created {waited:.1f}s after the terminate ({op.excerpt()})"
+
+
+def test_app_of_apps_sharing_one_repo(app_under_test: AppUnderTest) -> None:
+    """A parent app whose folder holds two child Applications, each reading its own folder of the
+    same repository; a new commit reaches a child, deleting the parent removes children and theirs."""
+    app = app_under_test
+
+    def with_children(fixture: FixtureApp) -> FixtureApp:
+        for child in ("a", "b"):
+            fixture.with_object(app.child_app(child, path=f"child-{child}", automated=True), folder="apps")
+        return fixture
+
+    app.commit_revision(1, with_children(FixtureApp.load("app-of-apps")))
+    app.create(path="apps")
+    app.sync()
+    op = app.wait_operation("Succeeded")
+    assert sorted(r.name for r in op.resources if r.kind == "Application") == [
+        f"{app.name}-a",
+        f"{app.name}-b",
+    ]
+
+    def children(want: dict[str, str]) -> Expectation:
+        def check() -> Outcome:
+            seen = {}
+            for child in ("a", "b"):
+                st = app.child_status(child)
+                cm = app.live().get("ConfigMap", f"{child}-config")
+                seen[child] = (st.sync if st else "absent", cm.data.get("revision") if cm else None)
+            ok = all(seen[c] == ("Synced", rev) for c, rev in want.items())
+            return Outcome.simple(ok, f"children (sync, ConfigMap revision): {seen}")
+
+        return Expectation(f"children synced at {want}", check)
+
+    expect(children({"a": "1", "b": "1"}), timeout=app.timeouts.assert_)
+    a_hooks = [j for j in app.live().named("Job", "a-pre-")]
+    assert len(a_hooks) == 1  # child a's PreSync hook ran when the child synced
+
+    app.commit_revision(2, with_children(FixtureApp.load("app-of-apps")))
+    app.argocd.refresh(f"{app.name}-b")  # no webhook reaches a local repo: ask, as a user would
+    expect(children({"b": "2"}), timeout=app.timeouts.assert_)
+
+    app.delete(cascade="foreground")
+    app.wait_gone()
+
+    def children_gone() -> Outcome:
+        left = [c for c in ("a", "b") if app.child_status(c) is not None]
+        configs = [o.name for o in app.live().of_kind("ConfigMap") if o.name.endswith("-config")]
+        return Outcome.simple(not left and not configs, f"children {left}, their ConfigMaps {configs}")
+
+    expect(
+        Expectation("the children and their objects are gone", children_gone), timeout=app.timeouts.assert_
+    )

@@ -388,6 +388,23 @@ def test_worker_ledgers_merge_into_one_like_a_single_run() -> None:
     assert not Ledger().observed_anything()
 
 
+def test_a_not_applicable_check_stays_one_across_the_worker_merge() -> None:
+    """Seen in a matrix run on v2.12.6: C12's not-applicable checks reached the controller as plain
+    disagreeing checks, without their reason, and the claim read `disproved`."""
+    worker = Ledger()
+    worker.recorder.not_applicable(
+        "C12", "a PreDelete hook runs first", reason="PreDelete hooks exist from v3.3.0", test="s.py::a"
+    )
+    worker.record_test("C12", "s.py::a", "passed")
+    merged = Ledger()
+    merged.merge(json.loads(json.dumps(worker.export())))
+
+    entry = next(e for e in merged.entries("v2.12.6") if e["id"] == "C12")
+    assert entry["verdict"] == "not-applicable"
+    assert entry["checks"][0]["applicable"] is False
+    assert entry["checks"][0]["reason"] == "PreDelete hooks exist from v3.3.0"
+
+
 # -- a ledger of the wrong shape: one error naming the file and the field (issue 10, item 5) ----------
 
 

@@ -221,3 +221,22 @@ def test_compare_with_a_ledger_of_the_wrong_shape_is_one_error(
         f"argocd-chaos: error: {broken} is not a claims ledger: claim C1 (entry 1): field `checks`: "
     )
     assert captured.err.count("\n") == 1
+
+
+def test_claims_compare_also_names_known_bugs_that_appear_and_gates_on_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = _write(tmp_path, "old", ledger("v3.6.0", retries_again=False, gaps=[2.0]))
+    new = _write(tmp_path, "new", ledger("v3.6.1", retries_again=False, gaps=[2.0]))
+    for reports, release, verdict in ((old, "v3.6.0", "not reproduced"), (new, "v3.6.1", "reproduced")):
+        folder = reports / "incidents" / release
+        folder.mkdir(parents=True)
+        row = {"id": "9830-x", "upstream": 9830, "title": "hook-only commit", "verdict": verdict}
+        (folder / "summary.json").write_text(json.dumps({"release": release, "incidents": [row]}))
+    argv = ["claims", "--reports", str(new), "--compare", str(old)]
+
+    assert main(argv) == 0
+    assert (
+        "#9830 hook-only commit: not reproduced on v3.6.0 → reproduced on v3.6.1" in capsys.readouterr().out
+    )
+    assert main([*argv, "--fail-on-change"]) == 1  # a known bug that comes back fails the upgrade gate

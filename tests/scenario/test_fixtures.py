@@ -14,7 +14,10 @@ from harness._cluster.embedded import kwok_stages as stages
 from harness._errors import ConfigError
 from harness._scenario.fixtures import FIXTURES_DIR, HOOK, FixtureApp
 
-FIXTURE_NAMES = sorted(p.name for p in FIXTURES_DIR.iterdir() if p.is_dir())
+ALL_FIXTURES = sorted(p.name for p in FIXTURES_DIR.iterdir() if p.is_dir())
+#: Folders of plain manifests; charts and kustomizations (source trees) are tested below as such.
+FIXTURE_NAMES = [n for n in ALL_FIXTURES if FixtureApp.load(n).source_type == "Directory"]
+SOURCE_FIXTURES = [n for n in ALL_FIXTURES if n not in FIXTURE_NAMES]
 
 
 def template_annotations(doc: dict[str, Any]) -> dict[str, str]:
@@ -66,7 +69,7 @@ def test_every_fixture_job_runs_its_pod_once_with_a_stated_outcome(name: str) ->
 def test_every_fixture_hook_names_a_phase() -> None:
     phases = {"PreSync", "Sync", "PostSync", "SyncFail", "Skip", "PreDelete", "PostDelete"}
     for name in FIXTURE_NAMES:
-        for doc in FixtureApp.load(name).docs:
+        for doc in FixtureApp.load(name).docs:  # source trees: test_source_fixtures.py
             if is_hook(doc):
                 assert set(doc["metadata"]["annotations"][HOOK].split(",")) <= phases, (name, doc)
 
@@ -83,7 +86,7 @@ def test_load_reads_every_yaml_file_in_name_order() -> None:
 def test_unknown_fixture_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="no fixture app 'nope'") as exc:
         FixtureApp.load("nope")
-    assert f"known: {', '.join(FIXTURE_NAMES)}" in str(exc.value)
+    assert f"known: {', '.join(ALL_FIXTURES)}" in str(exc.value)
 
 
 def test_load_from_another_root_skips_empty_documents(tmp_path: Path) -> None:

@@ -82,11 +82,16 @@ def module_dir(module: str, version: str, toolchain: str = "local") -> Path:
 def node_binaries(build: binaries.Build, say: steps.Say) -> Path:
     """kubelet, kubeadm, kubectl and kube-proxy of the build's Kubernetes version; their `bin/`."""
     kubernetes, toolchain = build.versions.kubernetes, build.versions.toolchain
-    template = build.root / "src" / "controlplane"
-    if not (template / "go.mod").is_file():
+    # the release entry holds the module when it built its own control plane; else the shared entry does
+    candidates = [
+        build.root / "src" / "controlplane",
+        binaries.controlplane_dir(kubernetes, build.versions.kwok) / "src" / "controlplane",
+    ]
+    template = next((c for c in candidates if (c / "go.mod").is_file()), None)
+    if template is None:
         raise BuildError(
-            f"{template}/go.mod is missing: the embedded build {build.root} predates the wrapper module "
-            "the node binaries are built from; rebuild it with `argocd-chaos build`"
+            f"no control-plane wrapper module (go.mod) in {' or '.join(map(str, candidates))}, which the "
+            "node binaries are built from; rebuild the release with `argocd-chaos build`"
         )
 
     def make(staging: Path) -> None:

@@ -101,6 +101,53 @@ class StateFileError(HarnessError):
         )
 
 
+class PausedComponent:
+    """One component frozen by `EmbeddedCluster.pause`; resumed by a timer, `resume()` or `with` exit.
+
+    `paused_at` and `resumed_at` are `time.monotonic()` readings; `resumed_at` is None while paused.
+    """
+
+    def __init__(self, record: proc.ProcessRecord, seconds: float | None) -> None:
+        self.component = record.name
+        self.seconds = seconds
+        self._record = record
+        self._lock = threading.Lock()
+        self.resumed_at: float | None = None
+        proc.pause(record)
+        self.paused_at = time.monotonic()
+        self._timer: threading.Timer | None = None
+        if seconds is not None:
+            # The pause is the scenario: a timer, not a wait for a condition.
+            self._timer = threading.Timer(seconds, self.resume)
+            self._timer.daemon = True
+            self._timer.start()
+
+    @property
+    def paused(self) -> bool:
+        return self.resumed_at is None
+
+    def resume(self) -> None:
+        """Let the component run again now (idempotent); records `resumed_at`."""
+        with self._lock:
+            if self.resumed_at is not None:
+                return
+            proc.resume(self._record)
+            self.resumed_at = time.monotonic()
+        if self._timer is not None and self._timer is not threading.current_thread():
+            self._timer.cancel()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until a timed pause has ended (its timer resumed the component)."""
+        if self._timer is not None:
+            self._timer.join(timeout)
+
+    def __enter__(self) -> PausedComponent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.resume()
+
+
 class _StateShape(TypedDict):
     """What `_save` writes and `attach` needs; `options` is absent in files of older versions."""
 
@@ -341,6 +388,19 @@ class EmbeddedCluster:
     def restart(self, component: str) -> None:
         self.stop(component)
         self.start(component)
+
+    def pause(self, component: str, seconds: float | None = None) -> PausedComponent:
+        """Freeze a component (SIGSTOP of its process group) and let it run again after `seconds`.
+
+        A paused component keeps its sockets and its state: peers see it slow, not gone (a lagging
+        controller, a repo-server stuck in a render). `seconds` None pauses until `resume()`; the
+        returned `PausedComponent` resumes it early, and as a context manager on exit. Stopping or
+        tearing down the cluster resumes it first. Raises ConfigError for an unknown component or a
+        negative time, HarnessError when the component is not running.
+        """
+        if seconds is not None and not seconds >= 0:
+            raise ConfigError(f"pause seconds must be a number >= 0, got {seconds!r}")
+        return PausedComponent(self._record(component), seconds)
 
     def _record(self, component: str) -> proc.ProcessRecord:
         if component not in self.records:
@@ -637,7 +697,15 @@ class EmbeddedCluster:
             "HOME": str(s / "home"),
             "TMPDIR": str(s / "tmp"),
             "HOSTNAME": "argocd-chaos-controller-0",
-            "PATH": f"{self.build.bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            # helm and kustomize of the release come right after its own binaries, before the
+            # host's PATH: a chart renders with the tool version the release's image ships.
+            "PATH": ":".join(
+                [
+                    str(self.build.bin),
+                    *map(str, self.build.tool_dirs),
+                    os.environ.get("PATH", "/usr/bin:/bin"),
+                ]
+            ),
         }
 
     def _launch_repo_server(self) -> None:

@@ -47,6 +47,10 @@ EXIT_CODE: Final = "chaos.argocd-chaos.io/exit-code"
 START_DELAY: Final = "chaos.argocd-chaos.io/start-delay"
 DURATION: Final = "chaos.argocd-chaos.io/duration"
 SWITCH: Final = "chaos.argocd-chaos.io/switch"
+#: How long a deleted Running pod stays Terminating before KWOK removes it (Go duration), as a kubelet
+#: does while the container uses its grace period to stop. Without it, or once the pod's containers
+#: have ended, a deleted pod goes at once.
+TERMINATION_GRACE: Final = "chaos.argocd-chaos.io/termination-grace"
 
 #: Labels on our Stage objects, so the harness can find and remove exactly what it created.
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
@@ -135,6 +139,7 @@ def hook_pod_annotations(
     duration: str | None = None,
     start_delay: str | None = None,
     switch: str | None = None,
+    termination_grace: str | None = None,
 ) -> dict[str, str]:
     """Annotations that make KWOK play a pod out as described.
 
@@ -180,6 +185,9 @@ def hook_pod_annotations(
     if start_delay is not None:
         go_duration_ns(start_delay)
         annotations[START_DELAY] = start_delay
+    if termination_grace is not None:
+        go_duration_ns(termination_grace)
+        annotations[TERMINATION_GRACE] = termination_grace
     return annotations
 
 
@@ -522,7 +530,37 @@ def pod_stages() -> list[Stage]:
         ),
         # Finalizers are left alone: Argo CD's hook finalizer must be removed by Argo CD, and the
         # API server drops the pod itself once they are gone because the grace period is already 0.
-        _stage("pod-delete", "Pod", [_exists(".metadata.deletionTimestamp")], {"delete": True}),
+        _stage(
+            "pod-delete",
+            "Pod",
+            [_exists(".metadata.deletionTimestamp"), _absent(_annotation(TERMINATION_GRACE))],
+            {"delete": True},
+        ),
+        # A Running pod with a termination grace stays Terminating that long, as under a kubelet whose
+        # container takes its grace period to stop; its owner (a Job deleted in the foreground, as
+        # Argo CD deletes hooks) stays with it. A pod whose containers have ended has nothing left to
+        # stop, so a kubelet removes it at once, and so does `pod-delete-ended`.
+        _stage(
+            "pod-delete-graceful",
+            "Pod",
+            [
+                _exists(".metadata.deletionTimestamp"),
+                _exists(_annotation(TERMINATION_GRACE)),
+                _in(".status.phase", "Running"),
+            ],
+            {"delete": True},
+            delay=_delay_from_annotation(TERMINATION_GRACE),
+        ),
+        _stage(
+            "pod-delete-ended",
+            "Pod",
+            [
+                _exists(".metadata.deletionTimestamp"),
+                _exists(_annotation(TERMINATION_GRACE)),
+                _not_in(".status.phase", "Running"),
+            ],
+            {"delete": True},
+        ),
     ]
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness._errors import ClusterSetupError
+from harness._errors import ClusterSetupError, HarnessError
 from harness._wait import Expectation, ExpectationTimeout, Outcome, TerminalStateError, expect
 
 #: A readiness probe returns (ready, what it saw). It must not raise for "not yet".
@@ -166,6 +166,8 @@ def terminate(record: ProcessRecord, *, grace: float = 10.0, sig: int = signal.S
         _reap(record.pid)
         return
     _signal_group(record.pid, sig)
+    # A paused component (SIGSTOP) would hold SIGTERM until resumed: let it act on it now.
+    _signal_group(record.pid, signal.SIGCONT)
     if grace > 0 and _gone_within(record, grace):
         return
     _signal_group(record.pid, signal.SIGKILL)
@@ -187,6 +189,33 @@ def _gone_within(record: ProcessRecord, seconds: float) -> bool:
     except ExpectationTimeout:
         return False
     return True
+
+
+class ComponentNotRunning(HarnessError):
+    """A chaos action needs a running component, and it is not running."""
+
+
+def pause(record: ProcessRecord) -> None:
+    """Freeze the component's process group (SIGSTOP): it runs no code until `resume`.
+
+    Sockets stay open and the kernel keeps accepting connections on them, so to its peers the
+    component looks slow, not gone. Raises ComponentNotRunning when the process is not running.
+    """
+    if not record.alive():
+        raise ComponentNotRunning(f"{record.name} (pid {record.pid}) is not running; it cannot be paused")
+    _signal_group(record.pid, signal.SIGSTOP)
+
+
+def resume(record: ProcessRecord) -> None:
+    """Let a paused component's process group run again (SIGCONT); a no-op for a running one."""
+    if record.alive():
+        _signal_group(record.pid, signal.SIGCONT)
+
+
+def stopped(record: ProcessRecord) -> bool:
+    """True while the process is stopped by a signal (state `T` in /proc/<pid>/stat)."""
+    fields = _stat_fields(record.pid)
+    return fields is not None and bool(fields) and fields[0] == "T"
 
 
 def kill(record: ProcessRecord) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 from harness._build.binaries import ensure_build
+from harness._build.render_tools import ensure_render_tools
 from harness._build.versions import normalise_version
 from harness._cluster.embedded.cluster import EmbeddedCluster, EmbeddedOptions, StateFileError
 from harness._cluster.endpoint import LOOPBACK
@@ -29,7 +30,9 @@ class EmbeddedProvider(Provider):
             say(f"argocd-chaos: reusing running embedded cluster {cfg.cluster_name!r}")
             self.cluster, owned = existing, False
         else:
-            build = ensure_build(cfg.argocd_version, source=cfg.argocd_source, out=say)
+            build = ensure_render_tools(
+                ensure_build(cfg.argocd_version, source=cfg.argocd_source, out=say), say
+            )
             self.cluster = EmbeddedCluster(cfg.cluster_name, build)
             options = EmbeddedOptions(
                 name=cfg.cluster_name,
@@ -49,6 +52,8 @@ class EmbeddedProvider(Provider):
                 "kwok": v.kwok,
                 "etcd": v.etcd,
                 "go_toolchain": v.toolchain,
+                # the release's own pin, when the control plane had to use another patch of it
+                **({"kubernetes_pinned": v.kubernetes_pinned} if v.kubernetes_pinned else {}),
             },
             owned=owned,
             log_files={n: c.log(n) for n in c.records},

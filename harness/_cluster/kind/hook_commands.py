@@ -11,6 +11,9 @@ The translation, per annotation (all validated with the same rules as `hook_pod_
 * `outcome: fail` + `exit-code: N` + `duration: D` -> `sleep D; exit N` (N defaults to 1).
 * `outcome: succeed`, or no outcome on a pod a Job owns -> `sleep D; exit 0`.
 * no outcome on a pod nobody's Job owns -> the template is left alone (KWOK keeps it Running).
+* `termination-grace: G` -> the command ignores SIGTERM and `terminationGracePeriodSeconds` is G
+  (rounded up to whole seconds), so a deleted Running pod stays Terminating for G, as KWOK's
+  `pod-delete-graceful` stage keeps it (only for a pod whose command is translated).
 * `start-delay: D` -> an init container that sleeps D, so the pod is neither Running nor Ready
   before D has passed, as with KWOK's `pod-ready` stage delay.
 * `switch: NAME` -> a command that waits for the switch ConfigMap's `exit-code` file (mounted from
@@ -28,6 +31,7 @@ busybox tag the fixtures already use, so one image serves the fixtures and the t
 from __future__ import annotations
 
 import copy
+import math
 import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any, Final, Literal, cast
@@ -106,6 +110,7 @@ def _validated(ann: Mapping[str, str]) -> dict[str, str]:
         duration=ann.get(stages.DURATION),
         start_delay=ann.get(stages.START_DELAY),
         switch=ann.get(stages.SWITCH),
+        termination_grace=ann.get(stages.TERMINATION_GRACE),
     )
 
 
@@ -199,6 +204,12 @@ def to_real_pod_template(template: Mapping[str, Any], *, owned_by_job: bool = Tr
     containers = spec.get("containers") or []
     if not containers:
         raise StageConfigError("pod template has no containers to run the hook outcome in")
+    grace = ann.get(stages.TERMINATION_GRACE)
+    if script is not None and grace is not None:
+        # The shell ignores SIGTERM, so the kubelet keeps the pod Terminating for the whole grace
+        # period and then kills it, as KWOK's `pod-delete-graceful` stage does for that long.
+        script = f"trap '' TERM; {script}"
+        spec["terminationGracePeriodSeconds"] = math.ceil(stages.go_duration_ns(grace) / 1e9)
     if script is not None:
         for c in containers:
             c["image"] = HOOK_IMAGE
