@@ -64,10 +64,15 @@ def test_gaps_between_consecutive_self_heal_syncs(
     # finishedAt (whole seconds) rather than from our sampling, which a loaded host delays. Both are
     # truncated to the second, so a wait of at least `floor` seconds reads as at least `floor`.
     waits = [seconds_between(end, heal.started_at) for end, heal in zip(finished_at, heals, strict=False)]
-    floors = [self_heal_backoff_s(flags, heal.self_heal_attempts - 1) for heal in heals]
     claim.evidence("wait_after_previous_operation_s", waits)
-    claim.evidence("backoff_floor_s", floors)
     assert [h.self_heal_attempts for h in heals] == list(range(1, DRIFTS + 1)), "heals in a row, counted"
+    if not flags:
+        # No local controller binary (kind, existing): its flag defaults are unknown here, so the
+        # observation is the shape alone: each wait after the first longer than the one before.
+        assert all(later > earlier for earlier, later in zip(waits[1:], waits[2:], strict=False)), waits
+        return
+    floors = [self_heal_backoff_s(flags, heal.self_heal_attempts - 1) for heal in heals]
+    claim.evidence("backoff_floor_s", floors)
     assert all(wait >= floor for wait, floor in zip(waits, floors, strict=True)), (waits, floors)
     assert floors == sorted(floors), floors
     assert floors[-1] > 5.0, floors
