@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness._cluster.embedded import kwok_stages as stages
 from harness._errors import ConfigError
-from harness._scenario.fixtures import FixtureApp
+from harness._scenario.fixtures import FixtureApp, read_yaml_documents
 
 Obj = dict[str, Any]
 
@@ -92,38 +90,6 @@ class Application:
         return str((self.spec.get("destination") or {}).get("namespace") or "")
 
 
-def _read_yaml_documents(path: Path, what: str) -> list[tuple[int, int, object]]:
-    """(number from 1, first line, value) of every non-empty document of a YAML (or JSON) file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{what} {path} cannot be read: {exc}") from None
-    loader = yaml.SafeLoader(text)
-    out: list[tuple[int, int, object]] = []
-    number = 0
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                break
-            number += 1
-            value = loader.construct_document(node)
-            if value is not None:
-                out.append((number, node.start_mark.line + 1, value))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = ", ".join(p for p in (exc.context, exc.problem) if p) or type(exc).__name__
-        raise ConfigError(
-            f"{what} {path}: document {number + 1} is not valid YAML: {problem}{where}"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{what} {path}: document {number + 1} is not valid YAML: {exc}") from None
-    finally:
-        loader.dispose()
-    return out
-
-
 def _expand_lists(docs: list[tuple[int, int, object]]) -> list[tuple[int, int, object]]:
     """`kind: List` (what `kubectl get -o yaml` prints for several objects) becomes its items."""
     out: list[tuple[int, int, object]] = []
@@ -147,7 +113,7 @@ def load_application(path: Path) -> Application:
             f"--app {path}: no such file; give the Application as "
             "`kubectl get application NAME -o yaml` prints it"
         )
-    docs = _expand_lists(_read_yaml_documents(path, "--app"))
+    docs = _expand_lists(read_yaml_documents(path, "--app"))
     if len(docs) != 1:
         raise ConfigError(
             f"--app {path} holds {len(docs)} objects; it must hold exactly one Application "
@@ -230,7 +196,7 @@ def load_manifests(path: Path) -> FixtureApp:
     folders: list[str] = []
     for f in files:
         rel = f.parent.relative_to(path).as_posix() if path.is_dir() else "."
-        for number, line, doc in _expand_lists(_read_yaml_documents(f, "manifest file")):
+        for number, line, doc in _expand_lists(read_yaml_documents(f, "manifest file")):
             docs.append(_checked(f, number, line, doc))
             folders.append("" if rel == "." else rel)
     if not docs:

@@ -361,6 +361,43 @@ def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 _QuotingDumper.add_representer(str, _represent_str)
 
 
+def read_yaml_documents(path: Path, what: str) -> list[tuple[int, int, object]]:
+    """(number from 1, first line, value) of every non-empty document of a YAML (or JSON) file.
+
+    `what` names the file in errors ("fixture file", "--app", ...). Raises ConfigError naming the file,
+    the document and the line and column for a file that cannot be read or is not valid YAML.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{what} {path} cannot be read: {exc}") from None
+    loader = yaml.SafeLoader(text)
+    loader.name = str(path)
+    out: list[tuple[int, int, object]] = []
+    number = 0  # documents read so far; an error is in the next one
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                break
+            number += 1
+            value = loader.construct_document(node)
+            if value is not None:
+                out.append((number, node.start_mark.line + 1, value))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = ", ".join(p for p in (exc.context, exc.problem) if p) or type(exc).__name__
+        raise ConfigError(
+            f"{what} {path}: document {number + 1} is not valid YAML: {problem}{where}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {path}: document {number + 1} is not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return out
+
+
 def load_manifests(path: Path) -> list[Obj]:
     """The Kubernetes objects of one multi-document YAML file; empty documents are skipped.
 
@@ -369,35 +406,10 @@ def load_manifests(path: Path) -> list[Obj]:
     be dropped without a word), and an object without `apiVersion`, `kind` or a name: each would
     fail much later, in git or in Argo CD, far from the file that caused it.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"fixture file {path} cannot be read: {exc}") from None
-    loader = yaml.SafeLoader(text)
-    loader.name = str(path)
-    docs: list[Obj] = []
-    done = 0  # documents read so far; an error is in the next one
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                break
-            doc = loader.construct_document(node)
-            done += 1
-            if doc is not None:
-                docs.append(_checked_object(path, done, node.start_mark.line + 1, doc))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = ", ".join(p for p in (exc.context, exc.problem) if p) or type(exc).__name__
-        raise ConfigError(
-            f"fixture file {path}: document {done + 1} is not valid YAML: {problem}{where}"
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"fixture file {path}: document {done + 1} is not valid YAML: {exc}") from None
-    finally:
-        loader.dispose()
-    return docs
+    return [
+        _checked_object(path, number, line, doc)
+        for number, line, doc in read_yaml_documents(path, "fixture file")
+    ]
 
 
 def _checked_object(path: Path, number: int, line: int, doc: object) -> Obj:

@@ -208,23 +208,8 @@ def test_incident_table_over_releases(tmp_path: Path) -> None:
 
 
 def test_known_bugs_that_appear_or_disappear_between_releases(tmp_path: Path) -> None:
-    verdicts = {"v2.14.21": ("reproduced", "reproduced"), "v3.6.1": ("not reproduced", "reproduced")}
-    for release, (first, second) in verdicts.items():
-        d = tmp_path / "incidents" / release
-        d.mkdir(parents=True)
-        rows = [
-            {
-                "id": f"{n}-x",
-                "upstream": n,
-                "title": f"bug {n}",
-                "verdict": v,
-                "evidence": [],
-                "report": "",
-                "seconds": 1.0,
-            }
-            for n, v in ((17191, first), (9830, second))
-        ]
-        (d / "summary.json").write_text(json.dumps({"release": release, "incidents": rows}))
+    _summary(tmp_path, "v2.14.21", {17191: "reproduced", 9830: "reproduced"})
+    _summary(tmp_path, "v3.6.1", {17191: "not reproduced", 9830: "reproduced"})
     data = _incidents.table(tmp_path)
     assert data["changes"] == [
         {"from": "v2.14.21", "to": "v3.6.1", "incident": "17191-x", "change": "disappears"}
