@@ -296,8 +296,8 @@ def pytest_runtest_makereport(
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest scenarios first, exclusive ones last (`harness._scenario.schedule`)."""
-    items[:] = schedule.order(items, schedule.load())
+    """Longest first, the quickest behind them, exclusive ones last (`harness._scenario.schedule`)."""
+    items[:] = schedule.order(items, schedule.load(), schedule.workers_from_env())
 
 
 class _RunFigures:
