@@ -48,11 +48,25 @@ def settled_status(app: AppUnderTest) -> AppStatus:
 
 
 def deployed_with_finalizer(app: AppUnderTest, fixture: FixtureApp, finalizer: str) -> None:
-    """Given: the app synced, and the controller has put `finalizer` (a deletion hook's) on it."""
+    """Given: the app synced, seen Synced and Healthy by the controller, carrying `finalizer` (a
+    deletion hook's).
+
+    Synced and Healthy matter, not only the operation's end: every deletion step decides from the
+    controller's cluster cache (`getPermittedAppLiveObjects` in finalizeApplicationDeletion,
+    controller/appcontroller.go, and the hooks found in executeHooks, controller/hook.go, v3.6.1),
+    which takes watch events in 100 ms batches (`processEvents`, gitops-engine pkg/cache/cluster.go).
+    An app deleted within that lag of its sync is a different scenario: on kind (2026-12-01) the
+    controller "Successfully deleted 0 resources" (the synced ConfigMap was not in its cache yet, so
+    it stayed), and the status update that followed the ConfigMap's late arrival started another
+    deletion pass before the new PostDelete hooks were cached: they were "already exists, skipping"
+    and absent from the cache, so the phase counted as done and the app was gone before its hook ran.
+    The app's status says Synced and Healthy only from a comparison whose cache holds the resources.
+    """
     app.commit_revision(1, fixture)
     app.create()
     app.sync()
     app.wait_operation("Succeeded")
+    app.wait_healthy()
 
     def check() -> Outcome:
         fins = app.status().finalizers

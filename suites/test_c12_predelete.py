@@ -103,11 +103,18 @@ def test_failing_predelete_hook_blocks_deletion_until_fixed_in_git(
 
     def gone_or_window_over() -> Outcome:
         st = app.status_or_none()
-        kept = app.live().get("ConfigMap", "app-config") is not None
+        live = app.live()
+        kept = live.get("ConfigMap", "app-config") is not None
+        # The hook's own state tells a deletion that went on after the hook failed from one that went
+        # on while it still ran (the controller did not wait for it at all).
+        hook = [j.status for j in live.hooks("PreDelete") if j.kind == "Job"]
         error = st.condition("DeletionError") if st else None
         if error:
             errors.add(error)
-        samples.append(f"app={'present' if st else 'gone'} app-config kept={kept} DeletionError={error!r}")
+        samples.append(
+            f"app={'present' if st else 'gone'} app-config kept={kept} pre-delete Job={hook} "
+            f"DeletionError={error!r}"
+        )
         return Outcome.simple(st is None, samples[-1])
 
     try:

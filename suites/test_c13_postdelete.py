@@ -141,8 +141,12 @@ def test_failing_postdelete_hook_keeps_the_app_until_fixed_in_git(
     # not even deleting, when the DeletionError came, and it outlived the app. The ledger carries it.
     claim.check("the resources are gone before the failing hook ran", claimed=True, observed=resources_gone)
     if not blocked:
+        live = app.live()
+        claim.evidence("live_after_the_app_was_gone", sorted(f"{o.kind}/{o.name}" for o in live.objects))
+        # Still running here means the controller let the app go without waiting for the hook at all.
         claim.evidence(
-            "live_after_the_app_was_gone", sorted(f"{o.kind}/{o.name}" for o in app.live().objects)
+            "postdelete_job_when_the_app_was_gone",
+            [f"{j.name}: {j.status}" for j in live.hooks("PostDelete") if j.kind == "Job"],
         )
         assert resources_gone
         return
