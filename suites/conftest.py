@@ -6,6 +6,7 @@ import time
 
 from harness import AppStatus, AppUnderTest, ClusterHandle, Expectation, FixtureApp, Outcome, expect
 from harness._argocd.controller_flags import flag_defaults
+from harness._cluster.controller_live import live_controller_flags
 from harness._scenario.timeline import Timeline
 
 
@@ -105,11 +106,23 @@ def deploy_self_healing(app: AppUnderTest, fixture: FixtureApp, **options: objec
     app.create(automated=True, self_heal=True, **options)
 
 
+#: The defaults of `--app-resync` and `--app-resync-jitter` (seconds) in
+#: cmd/argocd-application-controller/commands/argocd_application_controller.go, v2.12 to v3.6.1.
+APP_RESYNC_DEFAULTS = {"app-resync": "120", "app-resync-jitter": "60"}
+
+
 def full_resync_bound_s(cluster: ClusterHandle) -> float:
     """Seconds within which the controller reprocesses every app even without a watch event.
 
-    `--app-resync` plus `--app-resync-jitter`, read from the binary under test; 120 + 60 s (the
-    upstream defaults in cmd/argocd-application-controller) where the binary is not local.
+    `--app-resync` plus `--app-resync-jitter`: from the binary under test where it is local
+    (embedded); where the controller runs in a pod (kind, existing), from what its workload sets
+    (container arguments, or the variables fed from `argocd-cm`, e.g. `timeout.reconciliation`),
+    else the release's defaults.
     """
-    flags = flag_defaults(cluster.bin_dir, "app-resync") if cluster.bin_dir else {}
-    return float(flags.get("app-resync", "120")) + float(flags.get("app-resync-jitter", "60"))
+    if cluster.bin_dir:
+        flags = flag_defaults(cluster.bin_dir, "app-resync")
+    else:
+        with cluster.api_client() as api:
+            flags = live_controller_flags(api, APP_RESYNC_DEFAULTS)
+    values = {**APP_RESYNC_DEFAULTS, **flags}
+    return float(values["app-resync"]) + float(values["app-resync-jitter"])
