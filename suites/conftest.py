@@ -27,6 +27,11 @@ def revisions(app: AppUnderTest) -> dict[str, str]:
 #: Set to ask the controller for a comparison; the controller removes it once it has refreshed the app
 #: (`pkg/apis/application/v1alpha1/application_annotations.go`, AnnotationKeyRefresh).
 REFRESH_ANNOTATION = "argocd.argoproj.io/refresh"
+#: The finalizers the controller puts on an app whose manifests hold deletion hooks.
+PRE_DELETE_FINALIZER = "pre-delete-finalizer.argocd.argoproj.io"
+POST_DELETE_FINALIZER = "post-delete-finalizer.argocd.argoproj.io"
+#: The first Argo CD tag with the PreDelete hook type (README, "Checks a release cannot have").
+PRE_DELETE_SINCE = "v3.3.0"
 
 
 def settled_status(app: AppUnderTest) -> AppStatus:

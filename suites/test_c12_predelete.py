@@ -18,12 +18,10 @@ from harness import (
     Outcome,
     expect,
 )
-from suites.conftest import deployed_with_finalizer
+from suites.conftest import PRE_DELETE_FINALIZER, PRE_DELETE_SINCE, deployed_with_finalizer
 
-PRE_DELETE_FINALIZER = "pre-delete-finalizer.argocd.argoproj.io"
 #: How long a blocked deletion is watched staying blocked.
 BLOCKED_WINDOW = 20.0
-PRE_DELETE_SINCE = "v3.3.0"
 #: A Job's states (harness._argocd.observe) once its pod has ended one way or the other.
 JOB_FINISHED = frozenset({"Failed", "FailureTarget", "Complete", "SuccessCriteriaMet"})
 

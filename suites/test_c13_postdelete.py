@@ -18,9 +18,8 @@ from harness import (
     Outcome,
     expect,
 )
-from suites.conftest import deployed_with_finalizer, full_resync_bound_s
+from suites.conftest import POST_DELETE_FINALIZER, deployed_with_finalizer, full_resync_bound_s
 
-POST_DELETE_FINALIZER = "post-delete-finalizer.argocd.argoproj.io"
 HOOK_KINDS = {"ServiceAccount", "Role", "RoleBinding", "Job"}
 
 

@@ -16,6 +16,7 @@ import pytest
 from harness import (
     AppUnderTest,
     ClaimContext,
+    ClusterHandle,
     Expectation,
     ExpectationTimeout,
     FixtureApp,
@@ -24,10 +25,16 @@ from harness import (
     ResourceResult,
     expect,
 )
-from suites.conftest import deploy_revision_1, deployed_with_finalizer, revisions
+from suites.conftest import (
+    POST_DELETE_FINALIZER,
+    PRE_DELETE_FINALIZER,
+    PRE_DELETE_SINCE,
+    deploy_revision_1,
+    deployed_with_finalizer,
+    revisions,
+)
 
 HELM_HOOK = "helm.sh/hook"
-PRE_DELETE_FINALIZER = "pre-delete-finalizer.argocd.argoproj.io"
 #: Every hook Job of the chart by its name's stem, with the Helm hook it carries.
 SYNC_HOOKS = {
     "pre-install": "pre-install",
@@ -194,11 +201,22 @@ def test_failing_pre_upgrade_hook_keeps_the_previous_revision(
 
 @pytest.mark.claim("C14")
 def test_helm_delete_hooks_and_resource_policy_keep(
-    app_under_test: AppUnderTest, claim: ClaimContext
+    app_under_test: AppUnderTest, claim: ClaimContext, chaos_cluster: ClusterHandle
 ) -> None:
     app = app_under_test
+    pre_delete_statement = "helm.sh/hook: pre-delete runs as PreDelete (before the resources are deleted)"
+    # Before v3.3 there is no PreDelete hook to map pre-delete onto: the controller puts only the
+    # post-delete finalizer on the app, so that is the one to wait for there.
+    has_pre_delete = claim.requires_release(
+        pre_delete_statement,
+        running=chaos_cluster.versions["argocd"],
+        since=PRE_DELETE_SINCE,
+        feature="the PreDelete hook type",
+    )
     deployed_with_finalizer(
-        app, FixtureApp.load("helm-hooks").with_values(deleteHooks=True), PRE_DELETE_FINALIZER
+        app,
+        FixtureApp.load("helm-hooks").with_values(deleteHooks=True),
+        PRE_DELETE_FINALIZER if has_pre_delete else POST_DELETE_FINALIZER,
     )
     op = app.operation(after="")
     in_sync = sorted(r.name for r in op.resources if r.name.startswith(("pre-delete", "post-delete")))
@@ -217,15 +235,15 @@ def test_helm_delete_hooks_and_resource_policy_keep(
             seen["app_config_live_then"] = live.get("ConfigMap", "app-config") is not None
         return Outcome.simple("pre_delete" in seen, f"jobs {sorted(_helm_hooks_live(live))}")
 
-    expect(Expectation("the pre-delete Job exists", pre_delete_ran), timeout=app.timeouts.assert_)
+    if has_pre_delete:
+        expect(Expectation("the pre-delete Job exists", pre_delete_ran), timeout=app.timeouts.assert_)
     app.wait_gone()
     live = app.live()
     claim.evidence("after_deletion", sorted(f"{o.kind}/{o.name}" for o in live.objects))
-    claim.check(
-        "helm.sh/hook: pre-delete runs as PreDelete (before the resources are deleted)",
-        claimed=True,
-        observed=seen.get("app_config_live_then", False),
-    )
+    if has_pre_delete:
+        claim.check(pre_delete_statement, claimed=True, observed=seen.get("app_config_live_then", False))
+    else:
+        claim.evidence("pre_delete_job_after_deletion", live.get("Job", "pre-delete-r1") is not None)
     claim.check(
         "helm.sh/hook: post-delete runs as PostDelete",
         claimed=True,

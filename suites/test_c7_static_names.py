@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import AppUnderTest, FixtureApp
-from harness._argocd.observe import OperationState
+from harness import AppUnderTest, Expectation, FixtureApp, Outcome, expect
+from harness._argocd.observe import LiveObject, OperationState
 from harness._report.claims_plugin import ClaimContext
 from harness._scenario.fixtures import HOOK_DELETE_POLICY
 
@@ -18,6 +18,24 @@ def _failing_hook(policy: str | None) -> FixtureApp:
 def _sync_failed(app: AppUnderTest) -> OperationState:
     app.sync()
     return app.wait_operation("Failed")
+
+
+def _hook_jobs_settled(app: AppUnderTest) -> list[LiveObject]:
+    """The live Jobs named `hook` once none is still being deleted.
+
+    A delete policy's deletion is sent as the operation ends and completes later (the Job's
+    foregroundDeletion finalizer waits for its pods), so right after the operation a deleted hook
+    can still be listed, with a deletionTimestamp.
+    """
+    found: list[LiveObject] = []
+
+    def settled() -> Outcome:
+        found[:] = app.live().named("Job", "hook")
+        deleting = [j.uid for j in found if j.deleting]
+        return Outcome.simple(not deleting, f"Jobs named hook still being deleted: {deleting}")
+
+    expect(Expectation("no Job named hook is still being deleted", settled), timeout=app.timeouts.assert_)
+    return found
 
 
 @pytest.mark.claim("C7")
@@ -102,9 +120,9 @@ def test_other_delete_policies_on_a_failing_fixed_name_hook(
     app.create()
 
     _sync_failed(app)
-    first = app.live().named("Job", "hook")
+    first = _hook_jobs_settled(app)
     second_op = _sync_failed(app)
-    second = app.live().named("Job", "hook")
+    second = _hook_jobs_settled(app)
 
     claim.evidence(f"{policy}_jobs", {"after_sync_1": first, "after_sync_2": second})
     # Both policies let the second sync run the hook again (it is not wedged).
