@@ -6,6 +6,7 @@ import time
 
 from harness import AppStatus, AppUnderTest, ClusterHandle, Expectation, FixtureApp, Outcome, expect
 from harness._argocd.controller_flags import flag_defaults
+from harness._cluster.controller_live import live_controller_flags
 from harness._scenario.timeline import Timeline
 
 
@@ -53,11 +54,25 @@ def settled_status(app: AppUnderTest) -> AppStatus:
 
 
 def deployed_with_finalizer(app: AppUnderTest, fixture: FixtureApp, finalizer: str) -> None:
-    """Given: the app synced, and the controller has put `finalizer` (a deletion hook's) on it."""
+    """Given: the app synced, seen Synced and Healthy by the controller, carrying `finalizer` (a
+    deletion hook's).
+
+    Synced and Healthy matter, not only the operation's end: every deletion step decides from the
+    controller's cluster cache (`getPermittedAppLiveObjects` in finalizeApplicationDeletion,
+    controller/appcontroller.go, and the hooks found in executeHooks, controller/hook.go, v3.6.1),
+    which takes watch events in 100 ms batches (`processEvents`, gitops-engine pkg/cache/cluster.go).
+    An app deleted within that lag of its sync is a different scenario: on kind (2026-12-01) the
+    controller "Successfully deleted 0 resources" (the synced ConfigMap was not in its cache yet, so
+    it stayed), and the status update that followed the ConfigMap's late arrival started another
+    deletion pass before the new PostDelete hooks were cached: they were "already exists, skipping"
+    and absent from the cache, so the phase counted as done and the app was gone before its hook ran.
+    The app's status says Synced and Healthy only from a comparison whose cache holds the resources.
+    """
     app.commit_revision(1, fixture)
     app.create()
     app.sync()
     app.wait_operation("Succeeded")
+    app.wait_healthy()
 
     def check() -> Outcome:
         fins = app.status().finalizers
@@ -96,11 +111,23 @@ def deploy_self_healing(app: AppUnderTest, fixture: FixtureApp, **options: objec
     app.create(automated=True, self_heal=True, **options)
 
 
+#: The defaults of `--app-resync` and `--app-resync-jitter` (seconds) in
+#: cmd/argocd-application-controller/commands/argocd_application_controller.go, v2.12 to v3.6.1.
+APP_RESYNC_DEFAULTS = {"app-resync": "120", "app-resync-jitter": "60"}
+
+
 def full_resync_bound_s(cluster: ClusterHandle) -> float:
     """Seconds within which the controller reprocesses every app even without a watch event.
 
-    `--app-resync` plus `--app-resync-jitter`, read from the binary under test; 120 + 60 s (the
-    upstream defaults in cmd/argocd-application-controller) where the binary is not local.
+    `--app-resync` plus `--app-resync-jitter`: from the binary under test where it is local
+    (embedded); where the controller runs in a pod (kind, existing), from what its workload sets
+    (container arguments, or the variables fed from `argocd-cm`, e.g. `timeout.reconciliation`),
+    else the release's defaults.
     """
-    flags = flag_defaults(cluster.bin_dir, "app-resync") if cluster.bin_dir else {}
-    return float(flags.get("app-resync", "120")) + float(flags.get("app-resync-jitter", "60"))
+    if cluster.bin_dir:
+        flags = flag_defaults(cluster.bin_dir, "app-resync")
+    else:
+        with cluster.api_client() as api:
+            flags = live_controller_flags(api, APP_RESYNC_DEFAULTS)
+    values = {**APP_RESYNC_DEFAULTS, **flags}
+    return float(values["app-resync"]) + float(values["app-resync-jitter"])

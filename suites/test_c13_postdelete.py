@@ -152,6 +152,11 @@ def test_failing_postdelete_hook_keeps_the_app_until_fixed_in_git(
         app.wait_gone()
         live = app.live()
         claim.evidence("live_after_the_app_was_gone", sorted(f"{o.kind}/{o.name}" for o in live.objects))
+        # Still running here means the controller let the app go without waiting for the hook at all.
+        claim.evidence(
+            "postdelete_job_when_the_app_was_gone",
+            [f"{j.name}: {j.status}" for j in live.hooks("PostDelete") if j.kind == "Job"],
+        )
         assert live.get("ConfigMap", "app-config") is None
         return
     app.wait_gone()

@@ -51,8 +51,12 @@ def test_failed_hooksucceeded_hook_is_left_and_wedges_the_next_sync(
     left = app.live().named("Job", "hook")
     second = _sync_failed(app)  # same commit, same hook template
     after_second = app.live().named("Job", "hook")
+    # Changed pod template: an immutable field of a Job. On a cluster with kubelets the hook's command
+    # is replaced by the outcome's (harness._cluster.kind.hook_commands), which keeps the fixture's
+    # command in a template annotation, so the change reaches the cluster there too (until it did, the
+    # two revisions were the same Job on kind and the third sync ended like the second).
     app.commit_revision(2, fixture.copy().with_container_command("hook", ["sh", "-c", "echo changed"]))
-    third = _sync_failed(app)  # changed pod template: an immutable field of a Job
+    third = _sync_failed(app)
     after_third = app.live().named("Job", "hook")
 
     claim.evidence("left_after_failure", left)
@@ -71,6 +75,10 @@ def test_failed_hooksucceeded_hook_is_left_and_wedges_the_next_sync(
         claimed=True,
         observed="field is immutable" in third.message,
     )
+    # The two messages are gitops-engine's (pkg/sync/sync_context.go, Sync and executeSyncFailPhase,
+    # v3.6.1): a hook that was applied and ended Failed is a task "completed unsuccessfully"; a hook
+    # the API server refuses to patch fails at apply, and its task's message (the server's) is
+    # appended as the reason.
     assert first.message == "one or more synchronization tasks completed unsuccessfully"
     assert [(h.name, h.hook_phase) for h in second.hooks()] == [("hook", "Failed")]
     assert third.message.startswith("one or more objects failed to apply, reason: ")

@@ -271,6 +271,12 @@ def flag_env(flag: str) -> str:
     return known[0] if known else _ENV_PREFIX + flag.upper().replace("-", "_")
 
 
+def flag_env_unit(flag: str) -> Literal["seconds"] | None:
+    """The unit of `--flag` where its variable is a Go duration but the flag counts whole seconds."""
+    known = _FLAG_ENV.get(flag)
+    return known[1] if known else None
+
+
 def controller_env_keys(docs: Iterable[Obj]) -> EnvKeys:
     """Which ConfigMap key feeds which controller variable, as this release's manifest wires it."""
     out: EnvKeys = {}

@@ -9,6 +9,7 @@ Durations are tiny (0.1s) to keep the suite fast.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import signal
@@ -24,6 +25,7 @@ from testkit.fixtures import job_name, jobs
 from harness._cluster.embedded import kwok_stages as stages
 from harness._cluster.embedded.kwok_stages import StageConfigError
 from harness._cluster.kind.hook_commands import (
+    FIXTURE_COMMAND_ANNOTATION,
     HOOK_IMAGE,
     START_DELAY_CONTAINER,
     SWITCH_MOUNT,
@@ -37,7 +39,7 @@ from harness._cluster.kind.hook_commands import (
     to_real_manifests,
     to_real_pod_template,
 )
-from harness._scenario.fixtures import FIXTURES_DIR, FixtureApp
+from harness._scenario.fixtures import FIXTURES_DIR, HOOK_DELETE_POLICY, FixtureApp
 
 #: Fixtures of plain manifests: a chart's or kustomization's pods are rendered by the repo-server, so
 #: their outcome annotations are never translated into commands (README, "The scenario API").
@@ -175,6 +177,40 @@ def test_command_replaces_image_command_and_args_in_every_container() -> None:
         assert c["command"] == ["sh", "-c", "echo 'argocd-chaos: hook exits 4 after 0'; exit 4"]
         assert "args" not in c
     assert out["metadata"]["annotations"][TRANSLATED_ANNOTATION] == "true"
+
+
+def test_what_the_translation_replaces_is_kept_in_an_annotation() -> None:
+    tmpl = template({stages.OUTCOME: "fail"}, containers=2)
+    tmpl["spec"]["containers"][1]["args"] = ["--x"]
+    out = to_real_pod_template(tmpl)
+    kept = json.loads(out["metadata"]["annotations"][FIXTURE_COMMAND_ANNOTATION])
+    containers = tmpl["spec"]["containers"]
+    assert kept == {c["name"]: {k: c[k] for k in ("image", "command", "args") if k in c} for c in containers}
+    # A second translation keeps what the fixture said, not the first translation's command.
+    assert (
+        to_real_pod_template(out)["metadata"]["annotations"][FIXTURE_COMMAND_ANNOTATION]
+        == (out["metadata"]["annotations"][FIXTURE_COMMAND_ANNOTATION])
+    )
+
+
+def test_a_changed_hook_command_is_a_changed_template_on_the_cluster() -> None:
+    """C7's third sync: revision 2 changes only the hook's command, which the translation replaces.
+
+    Were the change lost, both revisions would commit the same Job, and Argo CD would apply it
+    without the error Kubernetes gives for a changed Job template.
+    """
+    fixture = (
+        FixtureApp.load("single-hook")
+        .with_hook_outcome("hook", "fail")
+        .with_annotation("Job", "hook", HOOK_DELETE_POLICY, "HookSucceeded")
+    )
+    changed = fixture.copy().with_container_command("hook", ["sh", "-c", "echo changed"])
+    job = [
+        next(d for d in to_real_manifests(f.docs) if d["kind"] == "Job")["spec"]["template"]
+        for f in (fixture, changed)
+    ]
+    assert job[0] != job[1]
+    assert job[0]["spec"] == job[1]["spec"]  # the command that runs is the outcome's, in both
 
 
 def test_input_template_is_not_changed() -> None:

@@ -11,6 +11,10 @@ The translation, per annotation (all validated with the same rules as `hook_pod_
 * `outcome: fail` + `exit-code: N` + `duration: D` -> `sleep D; exit N` (N defaults to 1).
 * `outcome: succeed`, or no outcome on a pod a Job owns -> `sleep D; exit 0`.
 * no outcome on a pod nobody's Job owns -> the template is left alone (KWOK keeps it Running).
+* whatever the translation replaces (each container's `image`, `command` and `args`) is kept, as
+  JSON, in the template annotation `chaos.argocd-chaos.io/fixture-command`, so a fixture revision
+  that changes only those fields is still a changed pod template on the cluster, as it is on KWOK
+  (a Job's template is immutable, and C7 relies on a changed command being refused).
 * `termination-grace: G` -> the command ignores SIGTERM and `terminationGracePeriodSeconds` is G
   (rounded up to whole seconds), so a deleted Running pod stays Terminating for G, as KWOK's
   `pod-delete-graceful` stage keeps it (only for a pod whose command is translated).
@@ -31,6 +35,7 @@ busybox tag the fixtures already use, so one image serves the fixtures and the t
 from __future__ import annotations
 
 import copy
+import json
 import math
 import shlex
 from collections.abc import Iterable, Mapping
@@ -56,6 +61,11 @@ SWITCH_POLL_SECONDS: Final = 1
 START_DELAY_CONTAINER: Final = "argocd-chaos-start-delay"
 #: Recorded on translated templates, so a reader of the live object sees what was done to it.
 TRANSLATED_ANNOTATION: Final = "chaos.argocd-chaos.io/translated-command"
+#: What the fixture's containers said before the translation replaced it: `{name: {image, command,
+#: args}}` as compact JSON. Without it two fixture revisions that differ only in a hook's command
+#: would be translated into the same template, and the cluster would never see the change.
+FIXTURE_COMMAND_ANNOTATION: Final = "chaos.argocd-chaos.io/fixture-command"
+_REPLACED_FIELDS: Final = ("image", "command", "args")
 
 Obj = dict[str, Any]
 
@@ -211,6 +221,11 @@ def to_real_pod_template(template: Mapping[str, Any], *, owned_by_job: bool = Tr
         script = f"trap '' TERM; {script}"
         spec["terminationGracePeriodSeconds"] = math.ceil(stages.go_duration_ns(grace) / 1e9)
     if script is not None:
+        replaced = {str(c.get("name")): {k: c[k] for k in _REPLACED_FIELDS if k in c} for c in containers}
+        # setdefault: translating a translated template again keeps what the fixture said.
+        out.setdefault("metadata", {}).setdefault("annotations", {}).setdefault(
+            FIXTURE_COMMAND_ANNOTATION, json.dumps(replaced, sort_keys=True, separators=(",", ":"))
+        )
         for c in containers:
             c["image"] = HOOK_IMAGE
             c["imagePullPolicy"] = "IfNotPresent"
