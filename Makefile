@@ -15,11 +15,11 @@ REPORTS ?= reports
 PYTEST_ARGS ?=
 # Scenarios run side by side on one cluster (pytest-xdist workers). Nearly all of a scenario's time is
 # the controller's own timers, so 4 workers fit 2 cores and stay well inside the controller's default
-# 10 operation / 20 status processors; JOBS=1 runs serially.
+# 10 operation / 20 status processors; JOBS=1 runs serially. Tests are handed out one at a time in the
+# order harness/_scenario/schedule.py gives them (longest first, a quick one behind each of the first
+# JOBS, exclusive ones last): `--maxschedchunk 1` keeps pytest-xdist from queueing more behind C5.
 JOBS ?= 4
-XDIST_CHAOS := $(if $(filter 1,$(JOBS)),-p no:xdist,-n $(JOBS) --dist worksteal)
-# make test also runs tests that must share one worker (tests/docker: one Docker engine per session).
-XDIST_TEST := $(if $(filter 1,$(JOBS)),-p no:xdist,-n $(JOBS) --dist loadgroup)
+XDIST := $(if $(filter 1,$(JOBS)),-p no:xdist,-n $(JOBS) --dist load --maxschedchunk 1)
 # Argo CD v3.6 needs Go 1.27; the go command fetches this toolchain from the module proxy once.
 export GOTOOLCHAIN ?= go1.27.3
 export CGO_ENABLED := 0
@@ -102,7 +102,7 @@ unit: venv
 
 .PHONY: test
 test: venv deps test-deps lint build
-	$(BIN)/pytest tests suites --cluster embedded $(ARGOCD_FLAG) $(XDIST_TEST) $(PYTEST_ARGS)
+	$(BIN)/pytest tests suites --cluster embedded $(ARGOCD_FLAG) $(XDIST) $(PYTEST_ARGS)
 
 # The claim suites on a real kind cluster made from local images, for machines with no registry:
 # `argocd-chaos images build` (Debian packages + Go modules, cached), the suites with real hook
@@ -168,7 +168,7 @@ bench-boot: venv deps build
 chaos: venv deps allure-cli $(if $(filter embedded,$(CLUSTER)),build,)
 	mkdir -p $(REPORTS)
 	$(BIN)/pytest suites --cluster $(CLUSTER) $(ARGOCD_FLAG) --keep-cluster $(KEEP_CLUSTER) \
-	  $(if $(filter embedded,$(CLUSTER)),$(XDIST_CHAOS),-p no:xdist) \
+	  $(if $(filter embedded,$(CLUSTER)),$(XDIST),-p no:xdist) \
 	  --reports-dir $(REPORTS) --alluredir $(REPORTS)/allure-results --clean-alluredir \
 	  --junitxml $(REPORTS)/junit.xml $(PYTEST_ARGS) || status=$$?; \
 	$(BIN)/argocd-chaos claims --reports $(REPORTS) || true; \
@@ -197,7 +197,7 @@ matrix: venv deps
 	  release=$$($(BIN)/argocd-chaos build $$flag --print release) || { status=1; continue; }; \
 	  echo "== Argo CD $$release: claim suites into $(REPORTS)/$$release"; \
 	  $(BIN)/pytest suites --cluster embedded $$flag --cluster-name $(MATRIX_CLUSTER_NAME) --keep-cluster never \
-	    $(XDIST_CHAOS) --reports-dir $(REPORTS)/$$release --junitxml $(REPORTS)/$$release/junit.xml \
+	    $(XDIST) --reports-dir $(REPORTS)/$$release --junitxml $(REPORTS)/$$release/junit.xml \
 	    $(PYTEST_ARGS) || status=1; \
 	done; \
 	$(BIN)/argocd-chaos claims --matrix $(REPORTS) || status=1; \

@@ -296,8 +296,8 @@ def pytest_runtest_makereport(
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Longest scenarios first, exclusive ones last (`harness._scenario.schedule`)."""
-    items[:] = schedule.order(items, schedule.load())
+    """Longest first, the quickest behind them, exclusive ones last (`harness._scenario.schedule`)."""
+    items[:] = schedule.order(items, schedule.load(), schedule.workers_from_env())
 
 
 class _RunFigures:
@@ -306,10 +306,21 @@ class _RunFigures:
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.durations: dict[str, float] = {}
+        self.called: set[str] = set()
         self.started = time.monotonic()
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.durations[report.nodeid] = self.durations.get(report.nodeid, 0.0) + report.duration
+        if report.when == "call":
+            self.called.add(report.nodeid)
+
+    def finished_durations(self) -> dict[str, float]:
+        """Seconds per node id of the tests whose call phase ended.
+
+        A test cut short by Ctrl-C or SIGTERM has reported its setup only; its few seconds would make
+        the next run start it late.
+        """
+        return {k: v for k, v in self.durations.items() if k in self.called}
 
     def figures(self) -> list[schedule.ScenarioFigure]:
         ledger = self.config.stash[ledger_key]
@@ -376,7 +387,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         say(f"argocd-chaos: no claim test ran; the ledger in {cfg.reports_dir} is left as it was")
     figures = config.pluginmanager.get_plugin("argocd-chaos-run-figures")
     if isinstance(figures, _RunFigures) and not config.option.collectonly:
-        schedule.save(figures.durations)
+        schedule.save(figures.finished_durations())
     alluredir = config.getoption("allure_report_dir", None)
     if alluredir:
         write_environment(Path(alluredir), env)

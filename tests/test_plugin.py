@@ -284,3 +284,21 @@ def test_a_reports_dir_that_is_a_file_is_a_usage_error(pytester: pytest.Pytester
         ["ERROR: --reports-dir reports cannot be created: */reports exists and is not a directory*"]
     )
     result.stdout.no_fnmatch_line("*test_nothing*")
+
+
+def test_durations_of_a_test_cut_short_are_not_kept_for_the_next_order() -> None:
+    """A test interrupted in its call phase (Ctrl-C, SIGTERM) reported only its setup: keeping those
+    seconds would make the next run start the longest scenario late."""
+    from types import SimpleNamespace
+
+    from harness.plugin import _RunFigures
+
+    figures = _RunFigures(SimpleNamespace())  # type: ignore[arg-type]
+    for nodeid, when, seconds in [
+        ("suites/a.py::finished", "setup", 1.0),
+        ("suites/a.py::finished", "call", 300.0),
+        ("suites/a.py::finished", "teardown", 0.5),
+        ("suites/a.py::interrupted", "setup", 2.0),
+    ]:
+        figures.pytest_runtest_logreport(SimpleNamespace(nodeid=nodeid, when=when, duration=seconds))  # type: ignore[arg-type]
+    assert figures.finished_durations() == {"suites/a.py::finished": 301.5}

@@ -30,10 +30,10 @@ from harness._build.binaries import GO_ERROR_LINES, Build, Printer, _fmt, _stder
 from harness._errors import BuildError
 from harness._paths import cache_root
 
-#: Variable names of the tool versions in `hack/tool-versions.sh`: v3.x writes `HELM_VERSION`,
-#: up to v2.14 (and v3.0 to v3.2, as read from their trees) `helm3_version`; likewise kustomize.
+#: Variable names of the tool versions in `hack/tool-versions.sh`, as read from the release trees:
+#: v3.6 writes `HELM_VERSION`, v3.5 `helm4_version`, up to v3.4 `helm3_version`; kustomize likewise.
 _VERSION_KEYS = {
-    "helm": ("HELM_VERSION", "helm3_version"),
+    "helm": ("HELM_VERSION", "helm4_version", "helm3_version"),
     "kustomize": ("KUSTOMIZE_VERSION", "kustomize5_version"),
 }
 TOOLS = ("helm", "kustomize")

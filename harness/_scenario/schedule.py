@@ -1,10 +1,20 @@
 """The order scenarios start in, and the figures that show how well a run used its time.
 
-A run of scenarios side by side is as short as its longest scenario only if that one starts first:
-tests are ordered by how long they took last time (kept in the user cache, so it survives clones
-on the same machine), tests never timed before first (they might be long), tests that need the
-cluster alone (`exclusive`) last (so they wait only for the scenarios still running at the end),
-and tests that need no cluster after those (they are quick and fill the gaps).
+A run of scenarios side by side is as short as its longest scenario only if that one starts first
+and nothing long waits behind it. pytest-xdist, as `make chaos` and `make test` run it
+(`--dist load --maxschedchunk 1`), hands the tests out in the order given here, one at a time,
+first come first served: at the start each of the W workers gets two consecutive tests (worker k
+the tests 2k and 2k+1), and after that a worker gets the next test whenever one of its own ends. A
+worker always holds the test after the one it runs (pytest needs it as `nextitem`), so whatever is
+queued behind the longest scenario waits for all of it.
+
+So the order is: longest first, by the durations of earlier runs (kept in the user cache, so they
+survive clones on the same machine), with tests never timed before them (they might be long);
+the W quickest timed tests go right behind the W longest, so each of the first W is followed by a
+quick one (nothing long waits behind C5); tests that need the cluster alone (`exclusive`) last: an
+exclusive test waits for every running scenario and keeps new ones out, so it starts when nothing
+else is left to hand out. Tests that need no cluster (unit tests) are the quickest and fill the
+gaps at the end.
 """
 
 from __future__ import annotations
@@ -45,21 +55,48 @@ def save(new: Mapping[str, float]) -> None:
     os.replace(tmp, path)
 
 
-def order(items: Sequence[pytest.Item], durations: Mapping[str, float]) -> list[pytest.Item]:
-    """Cluster tests first, longest (or never timed) first, exclusive ones last; then the others.
+def workers_from_env() -> int:
+    """How many pytest-xdist workers this run has; 1 without pytest-xdist.
 
-    Stable: tests with equal keys keep their collection order, so every pytest-xdist worker (which
-    collects on its own and must agree with the others) computes the same order.
+    From `PYTEST_XDIST_WORKER_COUNT`, which pytest-xdist sets in each worker (where collection happens).
+    """
+    try:
+        return max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    except ValueError:
+        return 1
+
+
+def order(
+    items: Sequence[pytest.Item], durations: Mapping[str, float], workers: int = 1
+) -> list[pytest.Item]:
+    """Never-timed, then longest first, each of the first `workers` followed by a quick one; exclusive last.
+
+    `durations`: seconds per node id from earlier runs; `workers`: pytest-xdist workers. Stable:
+    tests with equal keys keep their collection order, so every pytest-xdist worker (which collects
+    on its own and must agree with the others) computes the same order.
     """
 
-    def key(item: pytest.Item) -> tuple[int, int, float]:
+    def exclusive(item: pytest.Item) -> bool:
         needs_cluster = "chaos_cluster" in getattr(item, "fixturenames", ())
-        exclusive = item.get_closest_marker("exclusive") is not None
-        group = 0 if needs_cluster and not exclusive else 1 if needs_cluster else 2
-        known = item.nodeid in durations
-        return (group, 1 if known else 0, -durations.get(item.nodeid, 0.0))
+        return needs_cluster and item.get_closest_marker("exclusive") is not None
 
-    return sorted(items, key=key)
+    def key(item: pytest.Item) -> tuple[int, int, float]:
+        known = item.nodeid in durations
+        return (1 if exclusive(item) else 0, 1 if known else 0, -durations.get(item.nodeid, 0.0))
+
+    ordered = sorted(items, key=key)
+    if workers < 2:
+        return ordered
+    first, rest = ordered[:workers], ordered[workers:]
+    timed = [i for i in rest if i.nodeid in durations and not exclusive(i)]
+    quick = sorted(timed, key=lambda i: durations[i.nodeid])[:workers]
+    taken = {id(i) for i in quick}
+    head: list[pytest.Item] = []
+    for n, item in enumerate(first):
+        head.append(item)
+        if n < len(quick):
+            head.append(quick[n])
+    return head + [i for i in rest if id(i) not in taken]
 
 
 @dataclass(frozen=True)

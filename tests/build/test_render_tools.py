@@ -19,16 +19,18 @@ from harness._errors import BuildError
 
 V361 = BuildVersions("v3.6.1", "v1.37.0", "v0.8.0", "go1.27.3")
 
-#: The two shapes of `hack/tool-versions.sh` (written here, in the layout the releases use).
+#: The shapes of `hack/tool-versions.sh` (written here, in the layout the releases use): v3.6,
+#: v3.5 (helm 4 before the upper-case names), and up to v3.4.
+V35_STYLE = "#!/bin/sh\nhelm4_version=4.2.1\nkustomize5_version=5.8.1\nprotoc_version=29.3\n"
 NEW_STYLE = "#!/bin/sh\n# comments\nHELM_VERSION=4.3.1\nKUSTOMIZE_VERSION=5.8.3\nprotoc_version=29.3\n"
 OLD_STYLE = "#!/bin/sh\nhelm3_version=3.16.3\nkubectl_version=1.17.8\nkustomize5_version=5.4.3\n"
 
 
 @pytest.mark.parametrize(
     ("text", "helm", "kustomize"),
-    [(NEW_STYLE, "v4.3.1", "v5.8.3"), (OLD_STYLE, "v3.16.3", "v5.4.3")],
+    [(NEW_STYLE, "v4.3.1", "v5.8.3"), (V35_STYLE, "v4.2.1", "v5.8.1"), (OLD_STYLE, "v3.16.3", "v5.4.3")],
 )
-def test_parse_tool_versions_reads_both_layouts(text: str, helm: str, kustomize: str) -> None:
+def test_parse_tool_versions_reads_every_layout(text: str, helm: str, kustomize: str) -> None:
     assert rt.parse_tool_versions(text) == rt.RenderToolVersions(helm=helm, kustomize=kustomize)
 
 

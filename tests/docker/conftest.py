@@ -3,8 +3,9 @@
 A whole kind cluster is `make test-kind`'s (its images take long to build the first time); here a
 Docker engine, Debian's `docker.io` started as root, checks what kind would do with a container (run a
 translated hook command, reach a webhook through the network gateway) in real containers. The engine is the
-one already running, or one started here for the session and stopped after it; without an engine and
-without root to start one, these tests skip and say so.
+one already running, or one started for the run and stopped after it: pytest-xdist runs these tests on
+any worker, so the workers share it and the last one that used it stops it (`testkit.shared_engine`);
+without an engine and without root to start one, these tests skip and say so.
 
 The image is made locally, as nothing can be pulled: Debian's static busybox in an otherwise empty root
 file system, imported with `docker import`. It is the same busybox build the hook commands are written
@@ -14,7 +15,6 @@ for, so the commands are checked against the shell they will meet.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import sys
 import tarfile
@@ -23,22 +23,27 @@ from collections.abc import Iterator
 
 import pytest
 from testkit.docker import DockerEngine
+from testkit.shared_engine import shared_engine
 
-from harness._build.images.engine import started_engine
 from harness._errors import ConfigError
+from harness._paths import state_root
 
 #: The busybox applets the hook commands and the containerised API server need.
 APPLETS = ("sh", "sleep", "cat", "echo", "test", "[", "mkdir", "true")
+#: Where the processes of a run agree on the engine (read at collection, before any test points
+#: ARGOCD_CHAOS_STATE at a temporary directory).
+ENGINE_STATE = state_root() / ".docker-engine"
 
 
 @pytest.fixture(scope="session")
 def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DockerEngine]:
-    """The running engine, or one started for the session (`harness._build.images.engine`, which adds
-    the runc wrapper on kernels that need it) and stopped after; a skip when neither is possible."""
+    """The running engine, or one started for the run (`harness._build.images.engine`, which adds the
+    runc wrapper on kernels that need it) and stopped by the last process using it; a skip when
+    neither is possible."""
     log_path = tmp_path_factory.mktemp("dockerd") / "dockerd.log"
     with contextlib.ExitStack() as stack:
         try:
-            engine = stack.enter_context(started_engine(log_path, _say, privileged=False))
+            engine = stack.enter_context(shared_engine(ENGINE_STATE, log_path, _say))
         except ConfigError as exc:
             pytest.skip(f"no Docker engine for these tests: {exc}")
         yield DockerEngine(engine.docker, engine.version)
@@ -73,11 +78,3 @@ def busybox_image(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPath
         yield tag
     finally:
         docker_engine.run("image", "rm", "-f", tag)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One worker runs every test here: the session's Docker engine is started and stopped by it."""
-    here = os.path.dirname(__file__)
-    for item in items:
-        if str(item.path).startswith(here):
-            item.add_marker(pytest.mark.xdist_group("docker-engine"))

@@ -36,3 +36,26 @@ def _forget_lock_files_of_made_up_names() -> Iterator[None]:
             path.unlink(missing_ok=True)
         finally:
             lock.release()
+
+
+#: How long a test waits for the tests booting clusters of their own before it (each takes ~10-25 s).
+OWN_CLUSTER_WAIT = 900.0
+
+
+@pytest.fixture
+def one_own_cluster_at_a_time() -> Iterator[None]:
+    """Tests that boot clusters of their own run one at a time, whichever worker runs them, so that no
+    two boots compete for the CPU with each other (a file lock beside the cluster leases)."""
+    leases.leases_dir().mkdir(parents=True, exist_ok=True)
+    lock = FileLock(leases.leases_dir() / "own-clusters.lock")
+    try:
+        lock.acquire(timeout=OWN_CLUSTER_WAIT)
+    except Timeout:
+        raise TimeoutError(
+            f"another test booting a cluster of its own held {lock.lock_file} for more than "
+            f"{OWN_CLUSTER_WAIT:.0f}s; is a test of another run stuck?"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()

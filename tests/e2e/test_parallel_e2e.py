@@ -15,9 +15,9 @@ import pytest
 from harness._cluster import lease as leases
 from harness._paths import state_root
 
-# These tests boot clusters of their own; one worker runs them one after another, so that no two
-# boots compete for the CPU with each other and with the scenarios.
-pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("own-clusters")]
+# These tests boot clusters of their own: one at a time (whichever worker runs them), so that no
+# two boots compete for the CPU.
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("one_own_cluster_at_a_time")]
 
 INNER = textwrap.dedent(
     """
@@ -44,7 +44,8 @@ def test_workers_share_one_cluster_and_write_one_ledger(tmp_path: Path) -> None:
     result = subprocess.run(
         [
             sys.executable, "-m", "pytest", "-p", "no:pytest-kind", "-p", "no:cacheprovider", "-q",
-            "-n", "2", "--dist", "worksteal", "--cluster-name", name, "--reports-dir", str(reports),
+            "-n", "2", "--dist", "load", "--maxschedchunk", "1",
+            "--cluster-name", name, "--reports-dir", str(reports),
             str(tmp_path / "test_inner.py"),
         ],
         cwd=tmp_path,

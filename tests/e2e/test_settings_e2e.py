@@ -15,9 +15,9 @@ from harness._cluster.embedded.provider import EmbeddedProvider
 from harness._config import HarnessConfig
 from harness._errors import ConfigError
 
-# These tests boot clusters of their own; one worker runs them one after another, so that no two
-# boots compete for the CPU with each other and with the scenarios.
-pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("own-clusters")]
+# These tests boot clusters of their own: one at a time (whichever worker runs them), so that no
+# two boots compete for the CPU.
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("one_own_cluster_at_a_time")]
 
 FLAG = "--self-heal-timeout-seconds=7"
 CM = {"timeout.reconciliation": "17s"}

@@ -25,9 +25,9 @@ from harness._cluster.embedded.process import ProcessRecord, load_records
 from harness._paths import state_root
 from harness._wait import Expectation, Outcome, expect
 
-# These tests boot clusters of their own; one worker runs them one after another, so that no two
-# boots compete for the CPU with each other and with the scenarios.
-pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("own-clusters")]
+# These tests boot clusters of their own: one at a time (whichever worker runs them), so that no
+# two boots compete for the CPU.
+pytestmark = [pytest.mark.cluster, pytest.mark.usefixtures("one_own_cluster_at_a_time")]
 
 
 def _snapshot(state_dir: Path) -> tuple[list[ProcessRecord], list[int]]:

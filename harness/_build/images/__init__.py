@@ -28,7 +28,7 @@ from typing import Final
 
 import yaml
 
-from harness._build import binaries, cache, versions
+from harness._build import binaries, cache, render_tools, versions
 from harness._build.images import gotools, node, rootfs, steps
 from harness._build.images.docker import Docker
 from harness._errors import BuildError
@@ -85,8 +85,13 @@ class LocalImages:
         )
 
 
+#: Bumped when what the images hold changes, so a stamp of older images is not taken for them
+#: (2: helm and kustomize in the Argo CD image).
+RECIPE = 2
+
+
 def entry_name(argocd: str, kubernetes: str) -> str:
-    return f"kind-images-{argocd}-{kubernetes}"
+    return f"kind-images-{argocd}-{kubernetes}-r{RECIPE}"
 
 
 def read_stamp(argocd: str, kubernetes: str) -> LocalImages | None:
@@ -289,6 +294,12 @@ class _Assembly:
                 files = {f"bin/{s}": b.binary(s) for s in binaries.ARGOCD_SCRIPTS}
                 files["bin/argocd"] = b.binary("argocd")
                 files["bin/entrypoint.sh"] = argo_module / "entrypoint.sh"
+                # The repo-server renders charts and kustomizations with the helm and kustomize its
+                # release ships (hack/tool-versions.sh), as the embedded cluster does.
+                for tool_bin in render_tools.ensure_render_tools(b, out=self.say).tool_dirs:
+                    for tool in render_tools.TOOLS:
+                        if (tool_bin / tool).is_file():
+                            files[f"bin/{tool}"] = tool_bin / tool
                 self._image(image, "argocd.Dockerfile", files, {"BASE": apps})
             elif repo == "redis":
                 self._image(image, "redis.Dockerfile", {}, {"BASE": apps})

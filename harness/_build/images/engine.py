@@ -107,46 +107,75 @@ def started_engine(
     the runc wrapper is refused on a kernel that needs it. Raises ConfigError when no engine answers
     and none can be started (no docker client, no dockerd, not root) or the started one dies.
     """
+    exe = docker_client(docker)
+    engine, why = running_engine(exe)
+    if engine is not None:
+        if privileged:
+            check_runtime(engine, needs_wrapper=lacks_sys_resource())
+        yield engine
+        return
+    proc, engine = start_dockerd(exe, log_path, say, why)
+    try:
+        yield engine
+    finally:
+        stop(proc)
+
+
+def docker_client(docker: str | None = None) -> str:
+    """The docker command: `docker` if given, else the one on PATH; ConfigError when there is none."""
     exe = docker or shutil.which("docker")
     if exe is None:
         raise ConfigError("no docker command: install Debian's docker.io (`apt-get install docker.io`)")
-    needs_wrapper = lacks_sys_resource()
-    first = _info(exe)
-    if first.returncode == 0:
-        engine = _engine(exe, first.stdout, started=False)
-        if privileged:
-            check_runtime(engine, needs_wrapper=needs_wrapper)
-        yield engine
-        return
+    return exe
+
+
+def running_engine(docker: str) -> tuple[Engine | None, str]:
+    """The engine that answers `docker info` (started=False), or None and why it does not answer."""
+    p = _info(docker)
+    if p.returncode == 0:
+        return _engine(docker, p.stdout, started=False), ""
+    return None, p.stderr.strip()[-300:]
+
+
+def start_dockerd(
+    docker: str, log_path: Path, say: Say, why: str = ""
+) -> tuple[subprocess.Popen[bytes], Engine]:
+    """Start dockerd in a process group of its own and wait until it answers `docker info`.
+
+    The caller stops it (`stop`, or `stop_pid` from another process). `why`: why no engine answered
+    before, for the error. Raises ConfigError when dockerd cannot be started here (not installed,
+    not root) or dies before it answers; it is stopped again when it does not answer in time.
+    """
     dockerd = shutil.which("dockerd")
     if dockerd is None or os.geteuid() != 0:
         raise ConfigError(
             "no Docker engine answers and none can be started here (that needs root and dockerd from "
-            f"Debian's docker.io): {first.stderr.strip()[-300:]}"
+            f"Debian's docker.io): {why}"
         )
-    argv = dockerd_argv(dockerd, wrapper=needs_wrapper)
+    argv = dockerd_argv(dockerd, wrapper=lacks_sys_resource())
     log_path.parent.mkdir(parents=True, exist_ok=True)
     say(f"docker: starting `{' '.join(argv)}` (log {log_path})")
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
+
+    def answers() -> Outcome:
+        if proc.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-2000:]
+            return Outcome.failed(f"dockerd exited with {proc.returncode}: {tail}")
+        p = _info(docker)
+        return Outcome.met(p.stdout) if p.returncode == 0 else Outcome.pending(p.stderr.strip()[-200:])
+
     try:
-
-        def answers() -> Outcome:
-            if proc.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                return Outcome.failed(f"dockerd exited with {proc.returncode}: {tail}")
-            p = _info(exe)
-            return Outcome.met(p.stdout) if p.returncode == 0 else Outcome.pending(p.stderr.strip()[-200:])
-
         outcome = expect(
             Expectation("the Docker engine started here answers `docker info`", answers),
             timeout=ENGINE_TIMEOUT,
         )
-        yield _engine(exe, outcome.message, started=True)
-    finally:
+    except BaseException:
         stop(proc)
+        raise
+    return proc, _engine(docker, outcome.message, started=True)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -1,6 +1,6 @@
 # Argo CD's image laid out as its Dockerfile does (user argocd 999, helper scripts, /app/config,
-# tini), on the Debian apps root file system, with the harness's own `argocd` build. Not here:
-# helm (not a Debian package), the web UI (the module ships a placeholder).
+# tini), on the Debian apps root file system, with the harness's own `argocd`, helm and kustomize builds.
+# Not here: the web UI (the module ships a placeholder).
 ARG BASE
 FROM ${BASE}
 ENV ARGOCD_USER_ID=999 USER=argocd GRPC_ENABLE_TXT_SERVICE_CONFIG=false
