@@ -288,13 +288,20 @@ def controller_env_keys(docs: Iterable[Obj]) -> EnvKeys:
     return out
 
 
-def parse_flags(args: Sequence[str]) -> dict[str, str]:
-    """`["--a", "1", "--b=2", "--c"]` -> `{"a": "1", "b": "2", "c": "true"}` (a bare flag is a bool)."""
+def parse_flags(args: Sequence[str], *, skip_words: bool = False) -> dict[str, str]:
+    """`["--a", "1", "--b=2", "--c"]` -> `{"a": "1", "b": "2", "c": "true"}` (a bare flag is a bool).
+
+    A word that is not a flag's value raises ConfigError, or with `skip_words` (a container's command
+    and args, which start with the program's name) is passed over.
+    """
     out: dict[str, str] = {}
     i = 0
     while i < len(args):
         arg = args[i]
         if not arg.startswith("--") or len(arg) < 3:
+            if skip_words:
+                i += 1
+                continue
             raise ConfigError(
                 f"controller argument {arg!r} is not a --flag; write e.g. --self-heal-timeout-seconds=5"
             )

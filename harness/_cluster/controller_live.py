@@ -53,7 +53,7 @@ def controller_flag_values(
     wanted = list(flags)
     args: list[str] = [str(a) for a in (container.get("command") or [])[1:]]
     args += [str(a) for a in container.get("args") or []]
-    given = _flags_in(args)
+    given = install.parse_flags(args, skip_words=True)
     env = {str(e.get("name")): e for e in container.get("env") or []}
     cms: dict[str, Mapping[str, str] | None] = {}
     out: dict[str, str] = {}
@@ -78,24 +78,6 @@ def controller_flag_values(
         if value is None or value == "":
             continue
         out[flag] = _seconds(value) if install.flag_env_unit(flag) == "seconds" else value
-    return out
-
-
-def _flags_in(args: list[str]) -> dict[str, str]:
-    """`--a 1 --b=2 --c` anywhere in a container's command and args (other words are skipped)."""
-    out: dict[str, str] = {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg.startswith("--") and len(arg) > 2:
-            name, eq, value = arg[2:].partition("=")
-            if not eq:
-                if i + 1 < len(args) and not args[i + 1].startswith("-"):
-                    value, i = args[i + 1], i + 1
-                else:
-                    value = "true"
-            out[name] = value
-        i += 1
     return out
 
 
