@@ -548,6 +548,9 @@ def app_under_test(
             recorder.evidence(
                 cid, "scenario_seconds", round(time.monotonic() - started, 1), test=request.node.nodeid
             )
+            if app.pickup_refreshes:  # the controller missed a sync request (see PICKUP_GRACE_SECONDS)
+                node = request.node.nodeid
+                recorder.evidence(cid, "sync_pickup_refreshes", app.pickup_refreshes, test=node)
         reports = request.node.stash.get(phase_report_key, {})
         if any(r.failed for r in reports.values()):
             _diagnostics.attach(request.node, _diagnostics.collect(app))

@@ -177,11 +177,20 @@ def _ensure_tool(tool: str, version: str, say: Printer) -> Path:
         ldflags = ["-s", "-w"]
         if tool == "helm":
             # What helm's Makefile stamps for a tagged build (`internal/version`).
-            ldflags += [f"-X {module}/internal/version.version={version}", f"-X {module}/internal/version.metadata="]
+            ldflags += [
+                f"-X {module}/internal/version.version={version}",
+                f"-X {module}/internal/version.metadata=",
+            ]
         out = staging / "bin" / tool
         build = ["build", "-trimpath", "-ldflags", " ".join(ldflags), "-o", str(out), package]
         _go(build, src, env, f"{module}@{version}", toolchain)
-        stamp = {"tool": tool, "version": version, "module": module, "toolchain": toolchain, "replaces": replaces}
+        stamp = {
+            "tool": tool,
+            "version": version,
+            "module": module,
+            "toolchain": toolchain,
+            "replaces": replaces,
+        }
         (staging / "tool.json").write_text(json.dumps(stamp, indent=2, sort_keys=True))
         cache.install_entry(staging, root)
         say(f"build: {tool} {version} done in {_fmt(time.monotonic() - started)}")
@@ -189,7 +198,9 @@ def _ensure_tool(tool: str, version: str, say: Printer) -> Path:
 
 
 def _go(args: list[str], cwd: Path, env: dict[str, str], module: str, toolchain: str) -> None:
-    proc = subprocess.run([versions.go_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [versions.go_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         tail = "\n".join(proc.stderr.strip().splitlines()[-GO_ERROR_LINES:])
         raise BuildError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,6 +33,17 @@ from harness._wait import Expectation, Outcome, Timeouts, expect
 
 #: Components whose log lines about this app go into evidence and diagnostics.
 LOGGED_COMPONENTS = ("argocd-application-controller", "argocd-repo-server")
+
+#: Seconds a requested sync may stay unstarted before a wait asks the controller for a refresh.
+#: The controller can miss a request made while it writes the app back into its own informer cache
+#: (`writeBackToInformer`, argo-cd `controller/appcontroller.go`, v2.12 to v3.6: the write does not
+#: compare resource versions, so the copy without `.operation` replaces the newer one); it then starts
+#: the operation only after its next write to the app, up to the full resync later (120 s + jitter).
+#: A refresh is such a write. Requests are picked up within a second otherwise (p99 0.3 s with a load
+#: average of 7 here, 2026-12-01), so 10 s only ever catches a missed one.
+PICKUP_GRACE_SECONDS = 10.0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -80,6 +92,9 @@ class AppUnderTest:
         self.revisions: dict[int, str] = {}
         #: Seconds spent waiting on the controller, reported per scenario.
         self.wait_seconds = 0.0
+        #: Sync requests the controller had not started after PICKUP_GRACE_SECONDS, for which a wait
+        #: asked for a refresh: `{"request": first 8 of the id, "unstarted_seconds": float}` each.
+        self.pickup_refreshes: list[dict[str, Any]] = []
         self._logs = {c: p for c, p in (log_files or {}).items() if c in LOGGED_COMPONENTS}
         self._log_offsets = {c: _evidence.log_offset(p) for c, p in self._logs.items()}
         self._watch: OperationWatch | None = None
@@ -377,12 +392,40 @@ class AppUnderTest:
                 op = rec.state() if rec is not None else None
                 count = len(watch.log.records)
             if op is None:
+                refreshed = self._refresh_if_not_picked_up(rec)
                 errors = f"; watch errors: {watch.errors[-3:]}" if watch.errors else ""
-                return Outcome.pending(f"{what} has no operation state yet ({count} operations seen){errors}")
+                return Outcome.pending(
+                    f"{what} has no operation state yet ({count} operations seen){refreshed}{errors}"
+                )
             seen[:] = [op]
             return judge(op)
 
         return _OpExpectation(f"{what} of {self.name} {description}", check, seen)
+
+    def _refresh_if_not_picked_up(self, rec: OperationRecord | None, now: float | None = None) -> str:
+        """Ask once for a refresh when the requested operation `rec` is not started in time.
+
+        See :data:`PICKUP_GRACE_SECONDS` for why. Only a request the watch saw (the API server holds
+        it) and the controller has not started counts; each refresh is kept in `pickup_refreshes`,
+        which goes into the claims ledger as evidence. Returns words for the wait's message.
+        """
+        if rec is None or not rec.request_id or rec.started_at or rec.phase:
+            return ""
+        waited = (time.time() if now is None else now) - rec.first_seen
+        if any(r["request"] == rec.request_id[:8] for r in self.pickup_refreshes):
+            return f"; not started after {PICKUP_GRACE_SECONDS:.0f} s, a refresh was requested"
+        if waited < PICKUP_GRACE_SECONDS:
+            return ""
+        self.pickup_refreshes.append({"request": rec.request_id[:8], "unstarted_seconds": round(waited, 1)})
+        log.warning(
+            "sync request %s of %s not started by the controller after %.1f s: requesting a refresh",
+            rec.request_id[:8],
+            self.name,
+            waited,
+        )
+        with allure.step(f"sync request {rec.request_id[:8]} not started after {waited:.1f} s: refresh"):
+            self.argocd.refresh(self.name)
+        return "; refresh requested"
 
     def operation_ends(self, phase: str, *, after: After = None) -> Expectation:
         """The operation ends in `phase`; ending in any other phase fails at once.

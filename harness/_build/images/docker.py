@@ -16,7 +16,6 @@ from pathlib import Path
 from harness._build.images import steps
 from harness._errors import BuildError
 
-
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
