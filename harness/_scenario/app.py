@@ -39,8 +39,9 @@ LOGGED_COMPONENTS = ("argocd-application-controller", "argocd-repo-server")
 #: (`writeBackToInformer`, argo-cd `controller/appcontroller.go`, v2.12 to v3.6: the write does not
 #: compare resource versions, so the copy without `.operation` replaces the newer one); it then starts
 #: the operation only after its next write to the app, up to the full resync later (120 s + jitter).
-#: A refresh is such a write. Requests are picked up within a second otherwise (p99 0.3 s with a load
-#: average of 7 here, 2026-12-01), so 10 s only ever catches a missed one.
+#: A refresh is such a write. Requests are picked up well within a second otherwise (1715 back-to-back
+#: syncs of one app at load average 8 here, 2026-12-01: p99 0.17 s, max 0.25 s, none missed; the miss
+#: needs a busy controller), so 10 s only ever catches a missed one.
 PICKUP_GRACE_SECONDS = 10.0
 
 log = logging.getLogger(__name__)
