@@ -43,9 +43,10 @@ class ClaimContext:
     nodeid: str
     recorder: ClaimRecorder
 
-    def check(self, statement: str, *, claimed: object, observed: object) -> bool:
+    def check(self, statement: str, *, claimed: object, observed: object, race: str = "") -> bool:
+        """Record a check; `race` names the upstream issue of a controller race that decides it."""
         agrees = self.recorder.check(
-            self.claim_id, statement, claimed=claimed, observed=observed, test=self.nodeid
+            self.claim_id, statement, claimed=claimed, observed=observed, test=self.nodeid, race=race
         )
         allure_claims.step_for_check(statement, claimed=claimed, observed=observed, agrees=agrees)
         return agrees

@@ -49,6 +49,8 @@ class Matrix:
     releases: tuple[str, ...]
     claims: Mapping[str, Mapping[str, str]]
     changes: tuple[Mapping[str, Any], ...] = ()
+    #: Differences where a known controller race decides the observation (not counted as changes).
+    raced: tuple[Mapping[str, Any], ...] = ()
 
 
 def load_matrix(path: Path) -> Matrix:
@@ -75,7 +77,10 @@ def load_matrix(path: Path) -> Matrix:
         raise LedgerError(f"{file}: 'claims' must map claim ids to {{release: verdict}}; {shape}")
     if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
         raise LedgerError(f"{file}: 'changes' must be a list of objects; {shape}")
-    return Matrix(tuple(releases), claims, tuple(changes))
+    raced = data.get("raced", [])
+    if not isinstance(raced, list) or not all(isinstance(c, dict) for c in raced):
+        raise LedgerError(f"{file}: 'raced' must be a list of objects; {shape}")
+    return Matrix(tuple(releases), claims, tuple(changes), tuple(raced))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -89,6 +94,8 @@ class CheckView:
     observed: str
     agrees: bool
     test: str
+    #: The upstream issue of a controller race that decides this observation ("" for none).
+    race: str = ""
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,7 @@ def _claim_view(entry: Mapping[str, Any]) -> ClaimView:
             observed=_text(c.get("observed")),
             agrees=bool(c.get("agrees")),
             test=str(c.get("test", "")),
+            race=str(c.get("race") or ""),
         )
         for c in entry.get("checks") or []
         if isinstance(c, Mapping)
@@ -228,6 +236,14 @@ def _grid(matrix: Matrix, pair: tuple[str, str] | None) -> GridView:
         checks = [
             {k: _text(c.get(k, "")) for k in ("claim", "check", "before", "after")}
             for c in matrix.changes
+            if str(c.get("from", "")) == before and str(c.get("to", "")) == after
+        ] + [
+            {
+                **{k: _text(c.get(k, "")) for k in ("claim", "before", "after")},
+                "check": f"{_text(c.get('check', ''))} (decided by a known race, "
+                f"{_text(c.get('race', '?'))}; not counted as a change)",
+            }
+            for c in matrix.raced
             if str(c.get("from", "")) == before and str(c.get("to", "")) == after
         ]
         diffs.append(DiffView(before, after, (before, after) == pair, verdicts, checks))

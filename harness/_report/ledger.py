@@ -170,6 +170,10 @@ class Check:
     #: False when the release under test lacks what the check needs; `reason` then says what.
     applicable: bool = True
     reason: str = ""
+    #: The upstream issue (e.g. "argoproj/argo-cd#29100") of a controller race that decides this
+    #: observation, so it may differ between two runs of one release: a comparison shows such a
+    #: difference apart and does not count it as a behaviour change.
+    race: str = ""
 
 
 class ClaimRecorder:
@@ -183,11 +187,14 @@ class ClaimRecorder:
         self._checks: list[Check] = []
         self._evidence: dict[str, dict[str, dict[str, Json]]] = {}
 
-    def check(self, claim_id: str, statement: str, *, claimed: object, observed: object, test: str) -> bool:
+    def check(
+        self, claim_id: str, statement: str, *, claimed: object, observed: object, test: str, race: str = ""
+    ) -> bool:
         """Record whether the controller did what the claim says; return whether it agreed.
 
         The return value lets the test branch: assert the claim where it held, and otherwise assert
         what the controller really did, so the test stays green and the ledger carries the news.
+        `race`: the upstream issue of a controller race that decides the observation (see `Check`).
         """
         _check_claim_id(claim_id)
         agrees = bool(observed == claimed)
@@ -198,6 +205,7 @@ class ClaimRecorder:
             observed=to_json(observed),
             agrees=agrees,
             test=test,
+            race=race,
         )
         with self._lock:
             self._checks.append(entry)
@@ -248,6 +256,7 @@ class ClaimRecorder:
                         "test": c.test,
                         # a not-applicable check stays one on the controller (verdict, reason)
                         **({"applicable": False, "reason": c.reason} if not c.applicable else {}),
+                        **({"race": c.race} if c.race else {}),
                     }
                     for c in self._checks
                 ],
@@ -409,6 +418,8 @@ def _check_json(c: Check) -> dict[str, Any]:
     if not c.applicable:  # keys only where they say something, so older ledgers compare equal
         out["applicable"] = False
         out["reason"] = c.reason
+    if c.race:
+        out["race"] = c.race
     return out
 
 

@@ -8,7 +8,9 @@ while their observed values are what the controller did.
 
 Measured figures (retry and self-heal gaps, wait times) are shown side by side but never count as a
 change: they vary from run to run on the same release, and calling that a behaviour change would make
-the comparison useless as a gate.
+the comparison useless as a gate. So does a check whose observation a known controller race decides
+(its `race` names the upstream issue): it is listed apart, with both observations, and a verdict that
+differs only through such checks is shown but not counted.
 """
 
 from __future__ import annotations
@@ -31,6 +33,11 @@ class CheckChange:
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
 
+    @property
+    def race(self) -> str:
+        """The upstream race either side names ("" when neither does)."""
+        return str((self.before or {}).get("race") or (self.after or {}).get("race") or "")
+
 
 @dataclass
 class LedgerDiff:
@@ -39,6 +46,8 @@ class LedgerDiff:
     #: (claim, verdict before, verdict after) for every claim in either ledger.
     verdicts: list[tuple[str, str, str]] = field(default_factory=list)
     checks: list[CheckChange] = field(default_factory=list)
+    #: Differing checks a known controller race decides (see `CheckChange.race`): shown, not counted.
+    raced: list[CheckChange] = field(default_factory=list)
     #: (claim, test, path, before, after) for measured figures that both runs recorded.
     figures: list[tuple[str, str, str, Any, Any]] = field(default_factory=list)
 
@@ -52,10 +61,18 @@ class LedgerDiff:
         idle = ("not-run", "absent")
         return [claim for claim, before, after in self.verdicts if before not in idle and after not in idle]
 
+    def verdict_changed(self, claim: str) -> bool:
+        """Whether the claim's verdict differs, other than through raced checks alone."""
+        differs = any(c == claim and b != a for c, b, a in self.verdicts)
+        only_raced = any(r.claim == claim for r in self.raced) and not any(
+            c.claim == claim for c in self.checks
+        )
+        return differs and not only_raced
+
     @property
     def changed(self) -> bool:
-        """Whether a verdict or a check differs (figures never count)."""
-        return bool(self.checks) or any(before != after for _, before, after in self.verdicts)
+        """Whether a verdict or a check differs (figures and raced checks never count)."""
+        return bool(self.checks) or any(self.verdict_changed(claim) for claim, _, _ in self.verdicts)
 
 
 def _version(entries: Sequence[Mapping[str, Any]]) -> str:
@@ -111,7 +128,8 @@ def diff_ledgers(before: Sequence[Mapping[str, Any]], after: Sequence[Mapping[st
         for key in sorted(set(oc) | set(nc)):
             a, b = oc.get(key), nc.get(key)
             if a is None or b is None or not _same_check(a, b):
-                diff.checks.append(CheckChange(claim, key[0], key[1], a, b))
+                change = CheckChange(claim, key[0], key[1], a, b)
+                (diff.raced if change.race else diff.checks).append(change)
         oe, ne = (o or {}).get("evidence") or {}, (n or {}).get("evidence") or {}
         for test in sorted(set(oe) & set(ne)):
             before_figures = dict(_figures(oe[test]))
@@ -146,7 +164,9 @@ def format_ledger_diff(diff: LedgerDiff, before_label: str, after_label: str) ->
     width = max([len("Before"), *(len(b) for _, b, _ in diff.verdicts)])
     lines.append(f"{'Claim':<6} {'Before':<{width}}  After")
     for claim, b, a in diff.verdicts:
-        mark = "   <- changed" if a != b else ""
+        mark = ""
+        if a != b:
+            mark = "   <- changed" if diff.verdict_changed(claim) else "   <- differs (raced checks only)"
         lines.append(f"{claim:<6} {b:<{width}}  {a}{mark}")
     lines.append("")
     if diff.checks:
@@ -155,8 +175,19 @@ def format_ledger_diff(diff: LedgerDiff, before_label: str, after_label: str) ->
             lines.append(f"- {c.claim} {_test_name(c.test)}: {c.statement}")
             lines.append(f"    before: {_describe(c.before)}")
             lines.append(f"    after:  {_describe(c.after)}")
-    else:
+    elif not diff.raced:
         lines.append("Every check observed the same in both runs.")
+    else:
+        lines.append("Every check not decided by a known race observed the same in both runs.")
+    if diff.raced:
+        lines += [
+            "",
+            f"Checks a known controller race decides, observed differently ({len(diff.raced)}, not counted):",
+        ]
+        for c in diff.raced:
+            lines.append(f"- {c.claim} {_test_name(c.test)}: {c.statement} [{c.race}]")
+            lines.append(f"    before: {_describe(c.before)}")
+            lines.append(f"    after:  {_describe(c.after)}")
     if diff.figures:
         lines += ["", "Measured figures (they vary from run to run; not counted as changes):"]
         for claim, test, path, b, a in diff.figures:

@@ -78,15 +78,23 @@ def assemble_matrix(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str
                 for path, value in _figures(facts):
                     figures.setdefault(release, {}).setdefault(cid, {})[f"{_test_name(test)} {path}"] = value
     changes: list[dict[str, Any]] = []
+    raced: list[dict[str, Any]] = []
     for before, after in zip(releases, releases[1:], strict=False):
         diff = diff_ledgers(runs[before], runs[after])
         for cid, vb, va in diff.verdicts:
             if vb != va:
-                changes.append(
-                    {"from": before, "to": after, "claim": cid, "check": "verdict", "before": vb, "after": va}
-                )
-        for ch in diff.checks:
-            changes.append(
+                change = {
+                    "from": before,
+                    "to": after,
+                    "claim": cid,
+                    "check": "verdict",
+                    "before": vb,
+                    "after": va,
+                }
+                # A verdict that differs only through raced checks is shown with them, not as a change.
+                (changes if diff.verdict_changed(cid) else raced).append(change)
+        for ch in [*diff.checks, *diff.raced]:
+            (raced if ch.race else changes).append(
                 {
                     "from": before,
                     "to": after,
@@ -94,6 +102,7 @@ def assemble_matrix(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str
                     "check": f"{_test_name(ch.test)}: {ch.statement}",
                     "before": _observed(ch.before),
                     "after": _observed(ch.after),
+                    **({"race": ch.race} if ch.race else {}),
                 }
             )
     ordered = sorted(claims, key=lambda c: (len(c), c))
@@ -101,6 +110,7 @@ def assemble_matrix(runs: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str
         "releases": releases,
         "claims": {c: claims[c] for c in ordered},
         "changes": changes,
+        "raced": raced,
         "not_applicable": not_applicable,
         "figures": figures,
     }
@@ -142,6 +152,17 @@ def format_matrix_markdown(m: Mapping[str, Any]) -> str:
             out.append("Every check observed the same.")
         for c in these:
             out.append(f"- {_md(c['claim'])} {_md(c['check'])}: `{_md(c['before'])}` → `{_md(c['after'])}`")
+        races = [c for c in m.get("raced") or [] if c["from"] == before and c["to"] == after]
+        if races:
+            out += [
+                "",
+                "Observed differently where a known controller race decides (not counted as a change):",
+            ]
+        for c in races:
+            ref = f" [{_md(c['race'])}]" if c.get("race") else ""
+            out.append(
+                f"- {_md(c['claim'])} {_md(c['check'])}{ref}: `{_md(c['before'])}` → `{_md(c['after'])}`"
+            )
         out.append("")
     na = m.get("not_applicable") or {}
     if na:

@@ -226,3 +226,55 @@ def test_no_ledger_and_no_matrix_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(LedgerError, match="no claims ledger at .* and no matrix.json in"):
         write_claims_page(tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_raced_check_says_so_on_the_page_and_in_the_upgrade(tmp_path: Path) -> None:
+    race = "argoproj/argo-cd#29100"
+    entry = {
+        "id": "C12",
+        "title": "PreDelete",
+        "verdict": "partial",
+        "checks": [
+            {
+                "statement": "the deletion is blocked",
+                "claimed": True,
+                "observed": False,
+                "agrees": False,
+                "test": "t::blocked",
+                "race": race,
+            },
+            {
+                "statement": "the hook is left",
+                "claimed": True,
+                "observed": True,
+                "agrees": True,
+                "test": "t::left",
+            },
+        ],
+        "tests": [],
+    }
+    matrix = {
+        "releases": ["v9.0.0", "v9.1.0"],
+        "claims": {"C12": {"v9.0.0": "held", "v9.1.0": "partial"}},
+        "changes": [],
+        "raced": [
+            {
+                "from": "v9.0.0",
+                "to": "v9.1.0",
+                "claim": "C12",
+                "check": "blocked: the deletion is blocked",
+                "before": True,
+                "after": False,
+                "race": race,
+            },
+        ],
+    }
+    (tmp_path / "matrix.json").write_text(json.dumps(matrix))
+    page = _Page(_render([entry], matrix=load_matrix(tmp_path)))
+
+    text = " ".join(page.text)
+    assert f"(decided by a known controller race, {race}: may differ between runs)" in text
+    assert text.count("decided by a known controller race") == 1  # the other check names none
+    assert (
+        f"blocked: the deletion is blocked (decided by a known race, {race}; not counted as a change)" in text
+    )

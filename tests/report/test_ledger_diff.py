@@ -240,3 +240,56 @@ def test_claims_compare_also_names_known_bugs_that_appear_and_gates_on_them(
         "#9830 hook-only commit: not reproduced on v3.6.0 → reproduced on v3.6.1" in capsys.readouterr().out
     )
     assert main([*argv, "--fail-on-change"]) == 1  # a known bug that comes back fails the upgrade gate
+
+
+RACE = "argoproj/argo-cd#29100"
+T12 = "suites/test_c12.py::test_blocked"
+
+
+def raced_ledger(version: str, *, blocked: bool, also_retries: bool = False) -> list[dict[str, Any]]:
+    """C12 with one check a known race decides, and C5 whose check flips only when asked."""
+    led = Ledger()
+    rec = led.recorder
+    rec.check("C12", "the deletion is blocked", claimed=True, observed=blocked, test=T12, race=RACE)
+    rec.check("C12", "the hook is left", claimed=True, observed=True, test=T12)
+    rec.check("C5", "a later reconcile retries", claimed=True, observed=also_retries, test=T5)
+    for nodeid, claim in ((T12, "C12"), (T5, "C5")):
+        led.record_test(claim, nodeid, "passed")
+    return led.entries(version)
+
+
+def test_a_raced_check_that_differs_is_shown_apart_and_not_a_change() -> None:
+    diff = diff_ledgers(raced_ledger("v3.6.1", blocked=True), raced_ledger("v3.6.1", blocked=False))
+    assert diff.checks == []
+    (raced,) = diff.raced
+    assert (raced.claim, raced.statement, raced.race) == ("C12", "the deletion is blocked", RACE)
+    assert ("C12", "held", "partial") in diff.verdicts
+    assert not diff.verdict_changed("C12")
+    assert not diff.changed
+    text = format_ledger_diff(diff, "serial", "parallel")
+    assert re.search(r"^C12 +held +partial +<- differs \(raced checks only\)$", text, re.MULTILINE)
+    assert "- C12 test_blocked: the deletion is blocked [argoproj/argo-cd#29100]" in text
+    assert "Every check not decided by a known race observed the same in both runs." in text
+    assert text.endswith("No behaviour change.\n")
+
+
+def test_a_raced_check_does_not_hide_a_real_change_beside_it() -> None:
+    diff = diff_ledgers(
+        raced_ledger("v3.6.0", blocked=True), raced_ledger("v3.6.1", blocked=False, also_retries=True)
+    )
+    assert [c.statement for c in diff.checks] == ["a later reconcile retries"]
+    assert [c.statement for c in diff.raced] == ["the deletion is blocked"]
+    assert diff.changed
+    assert format_ledger_diff(diff, "a", "b").endswith("Behaviour changed.\n")
+
+
+def test_the_race_is_kept_through_a_worker_export_and_in_the_ledger_file() -> None:
+    worker = Ledger()
+    worker.recorder.check("C12", "the deletion is blocked", claimed=True, observed=False, test=T12, race=RACE)
+    worker.recorder.check("C12", "the hook is left", claimed=True, observed=True, test=T12)
+    led = Ledger()
+    led.recorder.merge(worker.recorder.export())
+    led.record_test("C12", T12, "passed")
+    (entry,) = [e for e in led.entries("v3.6.1") if e["id"] == "C12"]
+    races = {c["statement"]: c.get("race") for c in entry["checks"]}
+    assert races == {"the deletion is blocked": RACE, "the hook is left": None}

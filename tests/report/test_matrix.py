@@ -188,3 +188,24 @@ def test_the_claims_page_reads_the_matrix_make_matrix_writes(reports: Path) -> N
     page = write_claims_page(reports).read_text()
     assert "v2.14.21" in page
     assert "not-applicable" in page
+
+
+def test_a_raced_check_is_listed_apart_from_the_changes(tmp_path: Path) -> None:
+    t12 = "suites/test_c12_predelete.py::test_blocked"
+    for release, blocked in (("v3.5.1", True), ("v3.6.1", False)):
+        ledger = Ledger()
+        ledger.recorder.check(
+            "C12", "the deletion is blocked", claimed=True, observed=blocked, test=t12, race="argo-cd#29100"
+        )
+        ledger.record_test("C12", t12, "passed")
+        ledger.write(tmp_path / release, release)
+    m = assemble_matrix(load_runs(tmp_path))
+
+    assert m["changes"] == []
+    assert [(c["claim"], c["check"], c["before"], c["after"], c.get("race")) for c in m["raced"]] == [
+        ("C12", "verdict", "held", "disproved", None),
+        ("C12", "test_blocked: the deletion is blocked", True, False, "argo-cd#29100"),
+    ]
+    text = format_matrix_markdown(m)
+    assert "Observed differently where a known controller race decides (not counted as a change):" in text
+    assert "- C12 test_blocked: the deletion is blocked [argo-cd#29100]: `true` → `false`" in text
