@@ -35,8 +35,15 @@ class CheckChange:
 
     @property
     def race(self) -> str:
-        """The upstream race either side names ("" when neither does)."""
-        return str((self.before or {}).get("race") or (self.after or {}).get("race") or "")
+        """The upstream race either side names; "" when neither does or a side is not applicable.
+
+        A check that is not applicable on one release and observed on the next is the feature
+        appearing, a change whatever the race then decides.
+        """
+        sides = [c for c in (self.before, self.after) if c is not None]
+        if any(c.get("applicable") is False for c in sides):
+            return ""
+        return next((str(c["race"]) for c in sides if c.get("race")), "")
 
 
 @dataclass

@@ -293,3 +293,19 @@ def test_the_race_is_kept_through_a_worker_export_and_in_the_ledger_file() -> No
     (entry,) = [e for e in led.entries("v3.6.1") if e["id"] == "C12"]
     races = {c["statement"]: c.get("race") for c in entry["checks"]}
     assert races == {"the deletion is blocked": RACE, "the hook is left": None}
+
+
+def test_a_raced_check_that_becomes_applicable_is_a_change() -> None:
+    old = Ledger()
+    old.recorder.not_applicable(
+        "C12", "the deletion is blocked", reason="PreDelete exists from v3.3.0", test=T12
+    )
+    old.record_test("C12", T12, "passed")
+    new = Ledger()
+    new.recorder.check("C12", "the deletion is blocked", claimed=True, observed=False, test=T12, race=RACE)
+    new.record_test("C12", T12, "passed")
+    diff = diff_ledgers(old.entries("v3.2.11"), new.entries("v3.4.7"))
+    assert [c.statement for c in diff.checks] == ["the deletion is blocked"]
+    assert diff.raced == []
+    assert diff.verdict_changed("C12")
+    assert diff.changed
