@@ -149,9 +149,12 @@ kind-suites:
 	if [ "$(KIND_EXISTING)" = 1 ] && $$kind get clusters | grep -qx "$(KIND_CLUSTER_NAME)"; then \
 	  mkdir -p $(KIND_REPORTS)/existing; kc=$$(mktemp); \
 	  $$kind get kubeconfig --name $(KIND_CLUSTER_NAME) > $$kc; \
+	  gw=$$($(BIN)/python -c 'from harness._cluster.kind.docker_network import network_gateway; print(network_gateway("kind"))'); \
 	  KUBECONFIG=$$kc $(BIN)/pytest suites --cluster existing --context kind-$(KIND_CLUSTER_NAME) --allow-global-config \
+	    --webhook-host $$gw \
 	    -p no:xdist --reports-dir $(KIND_REPORTS)/existing --junitxml $(KIND_REPORTS)/existing/junit.xml \
 	    $(PYTEST_ARGS) || status=$${status:-1}; \
+	  $(BIN)/argocd-chaos claims --reports $(KIND_REPORTS)/existing --compare $(KIND_REPORTS) || status=$${status:-1}; \
 	  rm -f $$kc; \
 	fi; \
 	if [ "$(KEEP_CLUSTER)" != always ]; then $$kind delete cluster --name $(KIND_CLUSTER_NAME); fi; \
