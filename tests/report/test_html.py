@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from harness._report.html import load_matrix, render_claims_page, write_claims_page
-from harness._report.ledger import CLAIMS, LedgerError, load_ledger
+from harness._report.ledger import CLAIMS, VERDICTS, LedgerError, load_ledger
 
 DATA = Path(__file__).parent / "data" / "claims-page"
 
@@ -117,6 +117,15 @@ def test_the_page_stands_alone(ledger: list[dict[str, Any]]) -> None:
     assert external == []
     assert "url(" not in html
     assert "@import" not in html
+
+
+def test_every_verdict_has_its_colour(ledger: list[dict[str, Any]]) -> None:
+    """Each verdict the ledger can hold is a coloured badge and a coloured row stripe, not bare text."""
+    html = _render(ledger)
+
+    for verdict in VERDICTS:
+        assert re.search(rf"\.v-{verdict}\b[^{{]*{{[^}}]*background:", html), verdict
+        assert f"tr.row-{verdict} td:first-child" in html, verdict
 
 
 def test_evidence_is_escaped() -> None:
