@@ -32,6 +32,12 @@ PRE_DELETE_FINALIZER = "pre-delete-finalizer.argocd.argoproj.io"
 POST_DELETE_FINALIZER = "post-delete-finalizer.argocd.argoproj.io"
 #: The first Argo CD tag with the PreDelete hook type (README, "Checks a release cannot have").
 PRE_DELETE_SINCE = "v3.3.0"
+#: The controller race in deletion hooks (controller/hook.go, executeHooks): a pass that finds the
+#: hook it has just created AlreadyExists but not yet in its cluster cache has no hook to wait for and
+#: counts the phase done, so the deletion goes on while the hook still runs. Checks it decides carry it.
+ARGO_CD_29100 = "argoproj/argo-cd#29100"
+#: A Job's states (harness._argocd.observe) once its pod has ended one way or the other.
+JOB_FINISHED = frozenset({"Failed", "FailureTarget", "Complete", "SuccessCriteriaMet"})
 
 
 def settled_status(app: AppUnderTest) -> AppStatus:

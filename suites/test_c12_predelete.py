@@ -18,17 +18,19 @@ from harness import (
     Outcome,
     expect,
 )
-from suites.conftest import PRE_DELETE_FINALIZER, PRE_DELETE_SINCE, deployed_with_finalizer
+from suites.conftest import (
+    ARGO_CD_29100,
+    JOB_FINISHED,
+    PRE_DELETE_FINALIZER,
+    PRE_DELETE_SINCE,
+    deployed_with_finalizer,
+)
 
 #: How long a blocked deletion is watched staying blocked.
 BLOCKED_WINDOW = 20.0
-#: The controller race that decides whether a deletion waits for its PreDelete hook (see
-#: `test_failing_predelete_hook_blocks_deletion_until_fixed_in_git`): in 10 consecutive parallel
-#: `make chaos` runs on 2026-12-01 the blocked-deletion checks observed otherwise once.
-ARGO_CD_29100 = "argoproj/argo-cd#29100"
-
-#: A Job's states (harness._argocd.observe) once its pod has ended one way or the other.
-JOB_FINISHED = frozenset({"Failed", "FailureTarget", "Complete", "SuccessCriteriaMet"})
+# ARGO_CD_29100 decides whether a deletion waits for its PreDelete hook (see
+# `test_failing_predelete_hook_blocks_deletion_until_fixed_in_git`): in 10 consecutive parallel
+# `make chaos` runs on 2026-12-01 the blocked-deletion checks observed otherwise once.
 
 
 def deployed_with_predelete(app: AppUnderTest, fixture: FixtureApp) -> None:

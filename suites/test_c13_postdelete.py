@@ -19,7 +19,13 @@ from harness import (
     Outcome,
     expect,
 )
-from suites.conftest import POST_DELETE_FINALIZER, deployed_with_finalizer, full_resync_bound_s
+from suites.conftest import (
+    ARGO_CD_29100,
+    JOB_FINISHED,
+    POST_DELETE_FINALIZER,
+    deployed_with_finalizer,
+    full_resync_bound_s,
+)
 
 HOOK_KINDS = {"ServiceAccount", "Role", "RoleBinding", "Job"}
 
@@ -158,16 +164,21 @@ def test_failing_postdelete_hook_keeps_the_app_until_fixed_in_git(
         # Kept until the fix only if still there now: once, under load, an app that had reported the
         # hook's DeletionError was gone before the fix was committed (not found by the refresh).
         blocked = _refreshed(app)
-    claim.check("a failing PostDelete hook keeps the app until it is fixed", claimed=True, observed=blocked)
-    if not blocked:
+    statement = "a failing PostDelete hook keeps the app until it is fixed"
+    if blocked:
+        claim.check(statement, claimed=True, observed=True)
+    else:
         app.wait_gone()
         live = app.live()
         claim.evidence("live_after_the_app_was_gone", sorted(f"{o.kind}/{o.name}" for o in live.objects))
-        # Still running here means the controller let the app go without waiting for the hook at all.
-        claim.evidence(
-            "postdelete_job_when_the_app_was_gone",
-            [f"{j.name}: {j.status}" for j in live.hooks("PostDelete") if j.kind == "Job"],
-        )
+        jobs = [j for j in live.hooks("PostDelete") if j.kind == "Job"]
+        claim.evidence("postdelete_job_when_the_app_was_gone", [f"{j.name}: {j.status}" for j in jobs])
+        # A hook Job still running after the app is gone means the controller never waited for it:
+        # the deletion pass counted the phase done without the hook (ARGO_CD_29100; seen on v3.4.7,
+        # app gone 1.7 s after the delete with its Job active), so this observation is the race's.
+        # A Job that had failed is the release's own answer (up to v3.2 a failed hook is not waited for).
+        raced = any(j.status not in JOB_FINISHED for j in jobs)
+        claim.check(statement, claimed=True, observed=False, race=ARGO_CD_29100 if raced else "")
         assert live.get("ConfigMap", "app-config") is None
         return
     app.wait_gone()
