@@ -98,7 +98,7 @@ def test_webhook_drift_loop_and_ignore_differences(
         },
     )
     claim.evidence("first_sync_hooks", first.hooks())
-    claim.evidence("live_setting_after", live.data.get("setting"))
+    claim.evidence("live_setting_after", (live.data or {}).get("setting"))
     claim.evidence("timeline", timeline.summary())
     assert claim.check(
         "the webhook and self-heal make a loop of syncs", claimed=True, observed=len(loop_ops) >= 2
@@ -116,7 +116,7 @@ def test_webhook_drift_loop_and_ignore_differences(
         observed=len(quiet_ops),
     )
     assert loop_runs == []
-    assert live.data["setting"] == INJECTED
+    assert (live.data or {}).get("setting") == INJECTED
 
 
 def _synced(app: AppUnderTest) -> Expectation:

@@ -43,6 +43,7 @@ def test_syncfail_hook_runs_after_a_failed_sync(app_under_test: AppUnderTest, cl
     )
     job = app.job("on-failure-cleanup")
     assert job is not None
+    assert job.status is not None
     assert job.status.succeeded == 1
     assert op.message == "one or more synchronization tasks completed unsuccessfully"
 
@@ -76,4 +77,5 @@ def test_failing_syncfail_hook_is_reported_per_resource_only(
     assert app.status().conditions == ()
     job = app.job("on-failure-cleanup")
     assert job is not None
+    assert job.status is not None
     assert job.status.failed == 1
