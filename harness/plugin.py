@@ -337,7 +337,10 @@ class _RunFigures:
 
     @pytest.hookimpl(trylast=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        lines = schedule.format_figures(self.figures(), time.monotonic() - self.started)
+        boot = self.config.stash.get(environment_key, {}).get("cluster.boot_seconds")
+        lines = schedule.format_figures(
+            self.figures(), time.monotonic() - self.started, float(boot) if boot is not None else None
+        )
         if lines:
             terminalreporter.section("argocd-chaos: time per scenario")
             for line in lines:

@@ -112,8 +112,14 @@ class ScenarioFigure:
         return self.controller_wait_seconds / self.wall_seconds if self.wall_seconds > 0 else 0.0
 
 
-def format_figures(figures: Sequence[ScenarioFigure], run_seconds: float) -> list[str]:
-    """Lines for the end of a run: each scenario, then the run's wall time next to its longest one."""
+def format_figures(
+    figures: Sequence[ScenarioFigure], run_seconds: float, boot_seconds: float | None = None
+) -> list[str]:
+    """Lines for the end of a run: each scenario, then the run's wall time next to its longest one.
+
+    `boot_seconds`: how long this session took to have its cluster ready (boot or create, and for a
+    real-kubelet cluster the images loaded and Argo CD rolled out); None when it used one already up.
+    """
     if not figures:
         return []
     rows = sorted(figures, key=lambda f: -f.wall_seconds)
@@ -130,4 +136,6 @@ def format_figures(figures: Sequence[ScenarioFigure], run_seconds: float) -> lis
         if longest.wall_seconds > 0
         else f"run wall time {run_seconds:.1f}s"
     )
+    if boot_seconds is not None:
+        lines.append(f"cluster ready in {boot_seconds:.1f}s (part of the run wall time)")
     return lines

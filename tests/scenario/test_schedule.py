@@ -156,3 +156,10 @@ def test_figures_name_each_scenario_and_compare_the_run_with_its_longest() -> No
     assert "98%" in lines[1]
     assert lines[-1] == "run wall time 400.0s; longest scenario 368.0s (suites/b.py::t); ratio 1.09"
     assert schedule.format_figures([], run_seconds=1.0) == []
+
+
+def test_figures_say_how_long_the_cluster_took_to_be_ready() -> None:
+    figures = [schedule.ScenarioFigure("suites/a.py::t", 10.0, 9.0)]
+    lines = schedule.format_figures(figures, run_seconds=80.0, boot_seconds=68.24)
+    assert lines[-1] == "cluster ready in 68.2s (part of the run wall time)"
+    assert not any("ready" in line for line in schedule.format_figures(figures, run_seconds=80.0))
