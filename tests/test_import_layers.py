@@ -48,24 +48,32 @@ def _modules() -> dict[str, Path]:
     return {_module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
-def _imports(path: Path, known: set[str]) -> set[str]:
-    """The harness modules `path` imports (a `from pkg import submodule` counts as the submodule)."""
+def _imports(path: Path, module: str, known: set[str]) -> set[str]:
+    """The harness modules `path` (module `module`) imports; a `from pkg import submodule` counts as
+    the submodule, and a relative import is resolved against the module's package."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == "harness")
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "harness":
-            subs = {f"{node.module}.{a.name}" for a in node.names} & known
-            found.update(subs or {node.module})
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([base] if base else [])])
+            if base.split(".")[0] != "harness":
+                continue
+            subs = {f"{base}.{a.name}" for a in node.names} & known
+            found.update(subs or {base})
     return found & known
 
 
 def _graph() -> dict[str, set[str]]:
+    """Module -> the harness modules it imports. `from harness import X` is an edge to the package
+    itself (its `__init__`, the public API), so a lower room reaching for the public API counts."""
     modules = _modules()
     known = set(modules)
-    # `harness/__init__.py` only re-exports: a submodule's `import harness.x` runs it first, which is
-    # not a dependency of the submodule on the public API.
-    return {name: _imports(path, known) - {"harness"} for name, path in modules.items()}
+    return {name: _imports(path, name, known) for name, path in modules.items()}
 
 
 def _layer(module: str) -> int:
@@ -119,6 +127,18 @@ def test_rooms_only_import_rooms_below_them() -> None:
         if _layer(dep) > _layer(mod)
     ]
     assert upward == []
+
+
+def test_the_walk_resolves_relative_imports_and_sees_the_public_api(tmp_path: Path) -> None:
+    pkg = tmp_path / "harness" / "_room"
+    pkg.mkdir(parents=True)
+    (tmp_path / "harness" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("from . import a\n")
+    (pkg / "a.py").write_text("from .b import thing\nfrom .. import _low\nfrom harness import Timeline\n")
+    known = {"harness", "harness._room", "harness._room.a", "harness._room.b", "harness._low"}
+
+    assert _imports(pkg / "a.py", "harness._room.a", known) == {"harness._room.b", "harness._low", "harness"}
+    assert _imports(pkg / "__init__.py", "harness._room", known) == {"harness._room.a"}
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
