@@ -28,8 +28,9 @@ import allure_commons
 import pytest
 from allure_commons.model2 import StatusDetails
 
+from harness._redact import redact_text
 from harness._report.claim_texts import claim_text
-from harness._report.ledger import CLAIMS, Check, Ledger, derive_verdict
+from harness._report.ledger import CLAIMS, Check, Ledger, derive_verdict, to_json
 
 __all__ = [
     "ALLURE3_CONFIG",
@@ -72,8 +73,9 @@ CATEGORIES: list[dict[str, Any]] = [
 
 
 def _short(value: object) -> str:
+    """One line of at most _MAX_VALUE characters, credentials redacted (a step title is a report too)."""
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, sort_keys=True)
-    text = " ".join(text.split())
+    text = redact_text(" ".join(text.split()))
     return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
 
 
@@ -122,7 +124,10 @@ def label_test(item: pytest.Item, claim_ids: Sequence[str], link: str | None) ->
 def step_for_check(statement: str, *, claimed: object, observed: object, agrees: bool) -> None:
     """One step per check, its title saying it all; the step passes either way (a check is no assert)."""
     word = "agrees" if agrees else "disagrees"
-    with allure.step(f"{word}: {statement}: claimed {_short(claimed)}, observed {_short(observed)}"):
+    # As the ledger holds them (to_json redacts), so the step never shows more than claims.json does.
+    shown = f"claimed {_short(to_json(claimed))}, observed {_short(to_json(observed))}"
+    title = f"{word}: {redact_text(statement)}: {shown}"
+    with allure.step(title):
         pass
 
 

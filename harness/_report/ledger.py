@@ -200,7 +200,7 @@ class ClaimRecorder:
         agrees = bool(observed == claimed)
         entry = Check(
             claim_id=claim_id,
-            statement=statement,
+            statement=redact_text(statement),  # a statement may quote what it saw
             claimed=to_json(claimed),
             observed=to_json(observed),
             agrees=agrees,
@@ -217,7 +217,14 @@ class ClaimRecorder:
         if not reason.strip():
             raise ValueError("a not-applicable check needs the reason (what the release lacks)")
         entry = Check(
-            claim_id, statement, None, None, agrees=False, test=test, applicable=False, reason=reason
+            claim_id,
+            redact_text(statement),
+            None,
+            None,
+            agrees=False,
+            test=test,
+            applicable=False,
+            reason=redact_text(reason),
         )
         with self._lock:
             self._checks.append(entry)

@@ -60,6 +60,13 @@ def test_a_claim_added_later(claim):
     claim.check("new", claimed=1, observed=2)
 
 
+@pytest.mark.claim("C10")
+def test_a_credential_in_what_was_observed(claim):
+    url = "postgres://app:s3cretpw@db/app"
+    claim.check(f"the controller reports {url}", claimed="nothing", observed={"error": f"dial {url}"})
+    claim.evidence("log", "GET /api Authorization: Bearer abc.def.s3cretpw")
+
+
 def test_plain():
     pass
 """
@@ -91,7 +98,7 @@ def results(pytester: pytest.Pytester) -> Results:
     pytester.makepyfile(test_claims=TESTS)
     out = Results(pytester.path / "out" / "allure-results", pytester.path / "out" / "reports")
     run = pytester.runpytest(*BASE_ARGS, "--reports-dir", str(out.reports), "--alluredir", str(out.dir))
-    run.assert_outcomes(passed=5, failed=1)
+    run.assert_outcomes(passed=6, failed=1)
     return out
 
 
@@ -130,6 +137,14 @@ def test_each_check_is_a_step(results: Results) -> None:
         ("agrees: the operation ends Failed: claimed Failed, observed Failed", "passed"),
         ("disagrees: no hook runs again: claimed 0, observed 2", "passed"),
     ]
+
+
+def test_no_result_file_carries_a_credential(results: Results) -> None:
+    """Steps, attachments and status messages redact credentials inside values, as the ledger does."""
+    step = results.tests()["test_a_credential_in_what_was_observed"]["steps"][0]["name"]
+    assert "postgres://app:***@db/app" in step
+    leaked = [p.name for p in results.dir.iterdir() if "s3cretpw" in p.read_text(errors="replace")]
+    assert leaked == []
 
 
 def test_evidence_and_checks_are_attached_to_every_claim_test(results: Results) -> None:
@@ -210,7 +225,7 @@ def test_without_allure_nothing_of_it_is_written(pytester: pytest.Pytester) -> N
     pytester.makepyfile(test_claims=TESTS)
     run = pytester.runpytest(*BASE_ARGS, "--reports-dir", "reports")
 
-    run.assert_outcomes(passed=5, failed=1)
+    run.assert_outcomes(passed=6, failed=1)
     assert sorted(p.name for p in (pytester.path / "reports").iterdir()) == [
         "claims.html",
         "claims.json",
