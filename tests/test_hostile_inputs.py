@@ -61,6 +61,8 @@ class Case:
     code: int
     env: dict[str, str] = field(default_factory=dict)
     setup: Setup | None = None
+    #: Files in the cache a run that got as far as running a test keeps on purpose (relative paths).
+    keeps: tuple[str, ...] = ()
 
 
 def _ledger(path: Path, entries: object) -> None:
@@ -94,6 +96,32 @@ def _state_file(content: str) -> Setup:
     def setup(d: Dirs) -> None:
         (d.state / "x" / "logs").mkdir(parents=True)
         (d.state / "x" / "cluster.json").write_text(content)
+
+    return setup
+
+
+#: A run that ran a test records its duration for the next run's order (harness._scenario.schedule).
+DURATIONS = ("test-durations.json",)
+
+#: A test that loads the fixture app in ./fx/broken, as a suite loads one of fixtures/.
+FIXTURE_TEST = """
+from pathlib import Path
+
+from harness import FixtureApp
+
+
+def test_load_the_fixture():
+    FixtureApp.load("broken", Path("fx"))
+"""
+
+
+def _fixture_file(text: str) -> Setup:
+    def setup(d: Dirs) -> None:
+        app = d.work / "fx" / "broken"
+        app.mkdir(parents=True)
+        (app / "01-ok.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n")
+        (app / "02-bad.yaml").write_text(text)
+        (d.work / "test_inner.py").write_text(FIXTURE_TEST)
 
     return setup
 
@@ -132,6 +160,29 @@ CASES: dict[str, Case] = {
         "argocd-chaos: error: --fail-on-change: nothing to compare, no claim ran in both old and new",
         1,
         setup=_not_run_ledgers,
+    ),
+    # -- fixture files (item 4): the test fails with one error naming the file and the document --
+    # (-rN: no short summary, which would repeat the failing test's message)
+    "fixture-invalid-yaml": Case(
+        ("pytest", "-rN"),
+        "ConfigError: fixture file fx/broken/02-bad.yaml: document 1 is not valid YAML",
+        1,
+        keeps=DURATIONS,
+        setup=_fixture_file("apiVersion: v1\nkind: [ConfigMap\n"),
+    ),
+    "fixture-hook-without-kind": Case(
+        ("pytest", "-rN"),
+        "ConfigError: fixture file fx/broken/02-bad.yaml: document 1 (line 1) has no `kind`",
+        1,
+        keeps=DURATIONS,
+        setup=_fixture_file("apiVersion: batch/v1\nmetadata:\n  name: hook\n"),
+    ),
+    "fixture-document-is-a-list": Case(
+        ("pytest", "-rN"),
+        "ConfigError: fixture file fx/broken/02-bad.yaml: document 1 (line 1) is a list",
+        1,
+        keeps=DURATIONS,
+        setup=_fixture_file("- a\n- b\n"),
     ),
     # -- state on disk (item 7) --
     "status-of-a-corrupt-state-file": Case(
@@ -180,6 +231,11 @@ CASES: dict[str, Case] = {
         2,
     ),
     "up-with-a-bad-name": Case(
+        ("cluster", "up", "--name", "Bad_Name"),
+        "argocd-chaos: error: cluster name 'Bad_Name' is not valid: use 1-40 lower-case letters",
+        2,
+    ),
+    "up-with-a-bad-name-and-a-bad-port": Case(
         ("cluster", "up", "--name", "Bad_Name", "--api-port", "70000"),
         "argocd-chaos cluster up: error: argument --api-port: port 70000 is out of range",
         2,
@@ -330,7 +386,8 @@ def run_case(case: Case, dirs: Dirs, taken: int) -> subprocess.CompletedProcess[
     out, err = p.communicate(timeout=120)
     left = _session_processes(p.pid)
     assert left == [], f"processes of the run still alive: {left}"
-    assert _tree(dirs.work, dirs.cache, dirs.state, dirs.tmp) == before, "the run left files behind"
+    kept = {dirs.cache / k for k in case.keeps}
+    assert _tree(dirs.work, dirs.cache, dirs.state, dirs.tmp) - kept == before, "the run left files behind"
     return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
 

@@ -223,6 +223,38 @@ def test_chaos_cluster_with_an_unavailable_provider_is_one_clear_error(
     assert "provider_for(" not in text  # no source lines of the harness in the report
 
 
+def test_a_setup_error_leaves_the_last_good_ledger_as_it_was(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A run that fails to get its cluster observed nothing: the previous run's ledger and page stay."""
+    reports = pytester.path / "reports"
+    reports.mkdir()
+    good = Path(__file__).parent / "report" / "data" / "claims-page" / "claims.json"
+    (reports / "claims.json").write_bytes(good.read_bytes())
+    (reports / "claims.md").write_text("the last good ledger\n")
+    before = {p.name: p.read_bytes() for p in reports.iterdir()}
+    monkeypatch.setenv("PATH", str(tmp_path))  # kubectl missing: found only when the cluster is acquired
+    pytester.makepyfile(
+        """
+        import pytest
+
+
+        @pytest.mark.claim("C1")
+        def test_one(chaos_cluster, claim):
+            claim.check("never reached", claimed=1, observed=1)
+
+        @pytest.mark.claim("C2")
+        def test_two(chaos_cluster, claim):
+            claim.check("never reached", claimed=1, observed=1)
+        """
+    )
+    result = run(pytester, "--cluster", "existing", "--context", "staging", "--reports-dir", str(reports))
+
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["argocd-chaos: no claim test ran; the ledger in * is left as it was"])
+    assert {p.name: p.read_bytes() for p in reports.iterdir()} == before
+
+
 # -- environment and reports directory (issue 10, items 8 and 9) -------------------------------------
 
 
