@@ -198,6 +198,62 @@ def test_a_second_session_with_the_same_cluster_name_reuses_it_and_leaves_it_alo
     _assert_nothing_left(state_root() / name, records, ports)  # the owner removed it at its end
 
 
+TOGETHER_SESSION = textwrap.dedent(
+    """
+    import os
+    import time
+    from pathlib import Path
+
+    from kubernetes import client
+
+    def test_hold_the_cluster_until_both_have_it(chaos_cluster):
+        here = Path(os.environ["TOGETHER_DIR"])
+        (here / f"{os.getpid()}.{'owned' if chaos_cluster.owned else 'reused'}").write_text("")
+        deadline = time.monotonic() + 180
+        # Both sessions hold the cluster at the same time, so the owner cannot end (and remove it)
+        # before the other has used it.
+        while len(list(here.glob("*.owned")) + list(here.glob("*.reused"))) < 2:
+            assert time.monotonic() < deadline, "the other session never got the cluster"
+            time.sleep(0.2)
+        assert client.CoreV1Api(chaos_cluster.api_client()).list_namespace().items
+    """
+)
+
+
+def test_two_sessions_of_one_name_started_together_boot_it_once(tmp_path: Path) -> None:
+    """Two pytest sessions, one cluster name, started at the same moment: one boots, the other waits
+    for the boot to finish (never a half-booted cluster), reuses it, and leaves it to its owner."""
+    name = f"together-{uuid.uuid4().hex[:6]}"
+    (tmp_path / "test_together.py").write_text(TOGETHER_SESSION)
+    sessions = [
+        subprocess.Popen(
+            [
+                sys.executable, "-m", "pytest", "-p", "no:pytest-kind", "-p", "no:cacheprovider", "-q", "-s",
+                "--cluster-name", name, str(tmp_path / "test_together.py"),
+            ],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            env={**os.environ, "TOGETHER_DIR": str(tmp_path)},
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    try:
+        outputs = [p.communicate(timeout=300)[0].decode(errors="replace") for p in sessions]
+    finally:
+        for p in sessions:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    results = [(p.returncode, out) for p, out in zip(sessions, outputs, strict=True)]
+    assert [code for code, _ in results] == [0, 0], results
+    assert sorted(f.suffix for f in tmp_path.glob("*.owned")) + sorted(
+        f.suffix for f in tmp_path.glob("*.reused")
+    ) == [".owned", ".reused"]
+    assert sum(out.count("reusing running embedded cluster") for _, out in results) == 1, results
+    assert not any("Traceback" in out or "404" in out for _, out in results), results
+    assert not (state_root() / name).exists()  # the owner removed it at its end
+    assert not leases.lease_path(name).exists()
+
+
 def test_two_cluster_up_of_one_name_at_once_boot_it_once(tmp_path: Path) -> None:
     """`argocd-chaos cluster up --name X` twice at once: one boots, the other waits and says it runs."""
     name = f"upup-{uuid.uuid4().hex[:6]}"
