@@ -195,13 +195,21 @@ class Timeline:
             return list(self._retries)
 
     def summary(self) -> dict[str, Any]:
-        """The measured numbers, relative to the timeline's start, for evidence and attachments."""
+        """The measured numbers, relative to the timeline's start, for evidence and attachments.
+
+        Every `t` is seconds since `t0` (our clock, 0.01 s). An operation's `ended_t` is when it was
+        first seen ended (Succeeded, Failed or Error), or None when it never was in the window: the
+        claims page draws an operation as a bar from `t` to `ended_t`. `seq` numbers the operations
+        in the order the operation log told them apart (1, 2, ...).
+        """
         ops = self.operations()
         runs = self.job_runs()
         return {
             "operations": [
                 {
                     "t": round(o.first_seen - self.t0, 2),
+                    "ended_t": None if o.ended_seen is None else round(o.ended_seen - self.t0, 2),
+                    "seq": o.seq,
                     "phase": o.phase,
                     "automated": o.automated,
                     "retry_count": o.retry_count,

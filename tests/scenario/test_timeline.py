@@ -350,6 +350,8 @@ def test_summary_is_relative_to_the_start_of_the_timeline(rig: Rig) -> None:
     assert summary["operations"] == [
         {
             "t": 0.5,
+            "ended_t": None,
+            "seq": 1,
             "phase": "Running",
             "automated": False,
             "retry_count": 1,
@@ -358,6 +360,8 @@ def test_summary_is_relative_to_the_start_of_the_timeline(rig: Rig) -> None:
         },
         {
             "t": 4.25,
+            "ended_t": 4.25,
+            "seq": 2,
             "phase": "Succeeded",
             "automated": True,
             "retry_count": 0,
