@@ -99,6 +99,8 @@ class Timeline:
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
         self.t0 = time.time()
+        #: When the latest sample was taken (epoch seconds): where a chart of the timeline ends.
+        self.last_sample = self.t0
 
     def __enter__(self) -> Timeline:
         self.start()
@@ -127,6 +129,7 @@ class Timeline:
 
     def _sample(self) -> None:
         now = time.time()
+        self.last_sample = now
         try:
             app = self.argocd.get_or_none(self.app_name)
             jobs: list[Any] = self.batch.list_namespaced_job(self.namespace).items
@@ -200,7 +203,9 @@ class Timeline:
         Every `t` is seconds since `t0` (our clock, 0.01 s). An operation's `ended_t` is when it was
         first seen ended (Succeeded, Failed or Error), or None when it never was in the window: the
         claims page draws an operation as a bar from `t` to `ended_t`. `seq` numbers the operations
-        in the order the operation log told them apart (1, 2, ...).
+        in the order the operation log told them apart (1, 2, ...). `stopped_t` is when the latest
+        sample was taken (after `stop()`: the end of what was observed), where a bar of an operation
+        never seen ended stops.
         """
         ops = self.operations()
         runs = self.job_runs()
@@ -226,4 +231,5 @@ class Timeline:
                 {"t": round(r.at - self.t0, 2), "retry_count": r.retry_count} for r in self._retries
             ],
             "sample_errors": len(self.errors),
+            "stopped_t": round(self.last_sample - self.t0, 2),
         }

@@ -346,7 +346,14 @@ def test_summary_is_relative_to_the_start_of_the_timeline(rig: Rig) -> None:
 
     summary = rig.timeline.summary()
 
-    assert set(summary) == {"operations", "operation_gaps_s", "hook_runs", "retry_marks", "sample_errors"}
+    assert set(summary) == {
+        "operations",
+        "operation_gaps_s",
+        "hook_runs",
+        "retry_marks",
+        "sample_errors",
+        "stopped_t",
+    }
     assert summary["operations"] == [
         {
             "t": 0.5,
@@ -376,6 +383,8 @@ def test_summary_is_relative_to_the_start_of_the_timeline(rig: Rig) -> None:
     ]
     assert summary["retry_marks"] == [{"t": 1.5, "retry_count": 1}]
     assert summary["sample_errors"] == 1
+    # The failed sample at 5.0 was still a sample: what was observed ends there.
+    assert summary["stopped_t"] == 5.0
 
 
 # --------------------------------------------------------------------------------------------------
