@@ -31,9 +31,12 @@ __all__ = [
     "Point",
     "Series",
     "SvgChart",
+    "Tick",
     "chart_rows",
     "charts_for",
     "layout",
+    "nice_ticks",
+    "number_label",
     "parse_duration",
 ]
 
@@ -322,7 +325,12 @@ class SvgChart:
     series: tuple[SvgSeries, ...]
 
 
-def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """About ``count`` round tick values covering ``low`` to ``high``, ascending.
+
+    Steps are 1, 2, 2.5 or 5 times a power of ten; the first tick is at or below ``low``, the last at
+    or above ``high``. A range of no width becomes ``low`` to ``low + 1``.
+    """
     if high <= low:
         high = low + 1.0
     raw = (high - low) / count
@@ -339,7 +347,8 @@ def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _label(value: float) -> str:
+def number_label(value: float) -> str:
+    """A tick or table number as people write it: 5, 2.5, 0.25 (no trailing zeros)."""
     return f"{value:g}"
 
 
@@ -351,8 +360,8 @@ def layout(chart: Chart) -> SvgChart:
     if chart.x_range is None and all(float(x).is_integer() for x in xs):
         x_ticks = [float(v) for v in range(int(x_low), int(x_high) + 1)] or [0.0, 1.0]
     else:
-        x_ticks = _nice_ticks(x_low, x_high)
-    y_ticks = _nice_ticks(0.0, max(ys, default=1.0) or 1.0)
+        x_ticks = nice_ticks(x_low, x_high)
+    y_ticks = nice_ticks(0.0, max(ys, default=1.0) or 1.0)
     left, top, right, bottom = _LEFT, _TOP, WIDTH - _RIGHT, HEIGHT - _BOTTOM
     x0, x1 = x_ticks[0], x_ticks[-1]
     y1 = y_ticks[-1]
@@ -380,8 +389,8 @@ def layout(chart: Chart) -> SvgChart:
         width=WIDTH,
         height=HEIGHT,
         plot=(left, top, right, bottom),
-        x_ticks=tuple(Tick(sx(v), _label(v)) for v in x_ticks),
-        y_ticks=tuple(Tick(sy(v), _label(v)) for v in y_ticks),
+        x_ticks=tuple(Tick(sx(v), number_label(v)) for v in x_ticks),
+        y_ticks=tuple(Tick(sy(v), number_label(v)) for v in y_ticks),
         series=series,
     )
 
@@ -394,6 +403,6 @@ def chart_rows(chart: Chart) -> Sequence[tuple[str, list[str]]]:
         cells = []
         for s in chart.series:
             ys = [p.y for p in s.points if p.x == x]
-            cells.append(_label(ys[0]) if ys else "")
-        rows.append((_label(x), cells))
+            cells.append(number_label(ys[0]) if ys else "")
+        rows.append((number_label(x), cells))
     return rows

@@ -4,8 +4,10 @@ A single self-contained file (inline CSS and SVG, no script, no network) rendere
 the run's ledger (``claims.json``) and, when several releases were run, the release matrix
 (``matrix.json``, written by ``make matrix``). It opens from the file system, from a CI artifact and
 inside the Allure report alike. Reading order: the verdict table; the measured series as charts; the
-claims × releases grid and the upgrade diff between two releases; then each claim with its text,
-its checks (claimed against observed), its evidence and the tests that produced them.
+replayed incidents as lane charts (``lanes.py``: the reports of ``argocd-chaos reproduce`` and
+``incidents`` under the same directory); the claims × releases grid and the upgrade diff between two
+releases; then each claim with its text, its checks (claimed against observed), its evidence and the
+tests that produced them.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import jinja2
 
 from harness._report.charts import SvgChart, chart_rows, charts_for, layout
 from harness._report.claim_texts import claim_text
+from harness._report.lanes import LaneChart, Replay, lane_chart, lane_rows, load_replays
 from harness._report.ledger import (
     CLAIMS,
     VERDICTS,
@@ -137,6 +140,24 @@ class DiffView:
     default: bool
     verdicts: list[tuple[str, str, str]]
     checks: Sequence[Mapping[str, str]]
+
+
+@dataclass(frozen=True)
+class ReplayView:
+    """A replay with its lane chart and the chart's numbers; no chart when the report is broken."""
+
+    replay: Replay
+    chart: LaneChart | None
+    rows: Sequence[tuple[str, str, str, str]]
+
+
+def _replay_groups(replays: Sequence[Replay]) -> list[tuple[str, list[ReplayView]]]:
+    """The replays under their headings, in the order given (headings in order of first use)."""
+    groups: dict[str, list[ReplayView]] = {}
+    for r in replays:
+        view = ReplayView(r, None, []) if r.problem else ReplayView(r, lane_chart(r), lane_rows(r))
+        groups.setdefault(r.group, []).append(view)
+    return list(groups.items())
 
 
 @dataclass(frozen=True)
@@ -267,8 +288,12 @@ def render_claims_page(
     diff_pair: tuple[str, str] | None = None,
     source: str = "",
     generated_at: dt.datetime | None = None,
+    replays: Sequence[Replay] = (),
 ) -> str:
     """The page as a string; ``entries`` is a loaded ledger, ``diff_pair`` the upgrade diff to open.
+
+    ``replays`` (``lanes.load_replays``) are drawn as lane charts after the measured charts; a broken
+    one is listed with its problem.
 
     Raises LedgerError when ``diff_pair`` names a release the matrix does not have.
     """
@@ -282,7 +307,9 @@ def render_claims_page(
             )
     claims = [_claim_view(e) for e in entries]
     counts = {v: sum(1 for c in claims if c.verdict == v) for v in VERDICTS}
-    versions = sorted({c.argocd_version for c in claims}) or ["?"]
+    # A page of replays only names the releases they ran on.
+    released = {c.argocd_version for c in claims} or {r.release for r in replays if r.release}
+    versions = sorted(released) or ["?"]
     when = generated_at or dt.datetime.now(dt.UTC)
     template = _environment().get_template("claims.html.j2")
     return template.render(
@@ -291,6 +318,7 @@ def render_claims_page(
         versions=versions,
         charts=[(c, chart) for c in claims for chart in c.charts],
         grid=_grid(matrix, diff_pair) if matrix and matrix.releases else None,
+        replay_groups=_replay_groups(replays),
         source=source,
         generated=when.strftime("%Y-%m-%d %H:%M UTC"),
         verdicts=VERDICTS,
@@ -298,32 +326,35 @@ def render_claims_page(
 
 
 def write_claims_page(reports_dir: Path, *, diff_pair: tuple[str, str] | None = None) -> Path:
-    """Write ``<reports_dir>/claims.html`` from the ledger and matrix found there; return its path.
+    """Write ``<reports_dir>/claims.html`` from the ledger, matrix and replays found there; return its path.
 
     The ledger is ``claims.json`` in ``reports_dir``; without one, a matrix run's page uses the ledger
-    of its last release (``<reports_dir>/<release>/claims.json``). Raises LedgerError when there is
-    neither a ledger nor a matrix, or either is unreadable.
+    of its last release (``<reports_dir>/<release>/claims.json``). Replays are the ``report.json`` files
+    ``lanes.replay_reports`` finds; a page may hold only them. Raises LedgerError when there is no
+    ledger, no matrix and no replay, or when the ledger or matrix is unreadable (a broken replay
+    report is shown on the page instead).
     """
     matrix = load_matrix(reports_dir) if (reports_dir / MATRIX_NAME).is_file() else None
     ledger_path = reports_dir / "claims.json"
     if not ledger_path.is_file() and matrix and matrix.releases:
         candidate = reports_dir / matrix.releases[-1] / "claims.json"
         ledger_path = candidate if candidate.is_file() else ledger_path
+    replays = load_replays(reports_dir)
     if ledger_path.is_file():
         entries = load_ledger(ledger_path)
-    elif matrix is not None:
+    elif matrix is not None or replays:
         entries = []
     else:
         raise LedgerError(
-            f"no claims ledger at {ledger_path} and no {MATRIX_NAME} in {reports_dir}; run the suites first "
-            "(`make chaos` writes both the ledger and the page) or pass --reports DIR"
+            f"no claims ledger at {ledger_path}, no {MATRIX_NAME} and no replay report in {reports_dir}; "
+            "run the suites first (`make chaos` writes both the ledger and the page), replay an incident "
+            "(`argocd-chaos reproduce`) or pass --reports DIR"
         )
-    html = render_claims_page(
-        entries,
-        matrix=matrix,
-        diff_pair=diff_pair,
-        source=os.path.relpath(ledger_path, reports_dir) if ledger_path.is_file() else MATRIX_NAME,
-    )
+    if ledger_path.is_file():
+        source = os.path.relpath(ledger_path, reports_dir)
+    else:
+        source = MATRIX_NAME if matrix is not None else ""
+    html = render_claims_page(entries, matrix=matrix, diff_pair=diff_pair, source=source, replays=replays)
     page = reports_dir / PAGE_NAME
     _atomic_write(page, html)
     return page

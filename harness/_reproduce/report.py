@@ -10,11 +10,20 @@
      "operations": [{"seq", "phase", "message", "started_at", "finished_at", "retry_count",
                      "automated", "initiated_by", "revision", "resources": [{"kind", "name",
                      "status", "message", "hook_type", "hook_phase", "sync_phase"}]}],
-     "self_heals": [...], "deletions": [...], "events": [...], "timeline": {...},
+     "self_heals": [...], "deletions": [...], "events": [...],
+     "timeline": {"operations": [{"t", "ended_t", "seq", "phase", "automated", "retry_count",
+                                  "message", "hooks": [[name, hook_type, hook_phase]]}],
+                  "operation_gaps_s": [7.4], "hook_runs": [{"t", "name", "uid"}],
+                  "retry_marks": [{"t", "retry_count"}], "sample_errors": 0, "stopped_t": 21.9},
      "final": {"application", "sync", "health", "operation_phase", "operation_message",
                "finalizers", "conditions"},
      "final_objects": [...], "expectations": [{"step", "expectation", "held", "observed"}],
      "held": true, "seconds": 41.2}
+
+`timeline` is `Timeline.summary()` (harness/_scenario/timeline.py): every `t`, `ended_t` and
+`stopped_t` is seconds since the timeline started sampling, a moment our sampler first saw (every
+0.2 s), not the controller's timestamps; `ended_t` is null for an operation never seen ended. The
+claims page draws it as a lane chart (harness/_report/lanes.py). `seconds` is the whole replay.
 """
 
 from __future__ import annotations

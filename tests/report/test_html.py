@@ -2,7 +2,8 @@
 
 The fixture ledger in data/claims-page/ is a real one, trimmed: the ledger of a run of C1, C5 (without
 its default-retry test), C9 and C11 (plain) on the embedded cluster with Argo CD v3.6.1, timelines
-cut. The matrix beside it is made up (fictional releases v9.x) in the shape `make matrix` writes.
+cut. The matrix beside it is made up (fictional releases v9.x) in the shape `make matrix` writes. The
+replay report in data/replay/ is a real one too, trimmed (see test_lanes.py).
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ def test_a_matrix_run_uses_the_ledger_of_its_last_release(tmp_path: Path) -> Non
 
 
 def test_no_ledger_and_no_matrix_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(LedgerError, match="no claims ledger at .* and no matrix.json in"):
+    with pytest.raises(LedgerError, match="no claims ledger at .*, no matrix.json and no replay report in"):
         write_claims_page(tmp_path)
     assert list(tmp_path.iterdir()) == []
 
@@ -287,3 +288,124 @@ def test_a_raced_check_says_so_on_the_page_and_in_the_upgrade(tmp_path: Path) ->
     assert (
         f"blocked: the deletion is blocked (decided by a known race, {race}; not counted as a change)" in text
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Replayed incidents (reports of `argocd-chaos reproduce` and `incidents` under the same directory)
+
+REPLAY = Path(__file__).parent / "data" / "replay"
+
+
+def _replay_into(reports: Path, where: str, **changes: Any) -> dict[str, Any]:
+    """The fixture replay report (and its report.md) at ``reports/where``; returns what was written."""
+    data: dict[str, Any] = {**json.loads((REPLAY / "report.json").read_text()), **changes}
+    folder = reports / where
+    folder.mkdir(parents=True)
+    (folder / "report.json").write_text(json.dumps(data))
+    shutil.copy(REPLAY / "report.md", folder)
+    return data
+
+
+def _float_or_none(text: str) -> float | None:
+    return float(text) if text else None
+
+
+def test_replays_are_lane_charts_after_the_measured_charts(tmp_path: Path) -> None:
+    shutil.copy(DATA / "claims.json", tmp_path)
+    data = _replay_into(tmp_path, "reproduce/shop")
+    timeline = data["timeline"]
+
+    html = write_claims_page(tmp_path).read_text()
+    page = _Page(html)
+
+    assert html.index('id="measured"') < html.index('id="replays"') < html.index('<section class="claim"')
+    (figure,) = page.find("figure", data_replay="shop")
+    assert figure["data-release"] == data["argocd_version"]
+    assert figure["data-held"] == ("true" if data["held"] else "false")
+    assert figure["data-problem"] == "false"
+    bars = page.find("g", data_lane="operations")
+    assert [
+        (int(b["data-seq"]), float(b["data-t"]), _float_or_none(b["data-ended-t"]), b["data-phase"])
+        for b in bars
+    ] == [(o["seq"], o["t"], o["ended_t"], o["phase"]) for o in timeline["operations"]]
+    assert [(int(b["data-retry-count"]), b["data-automated"] == "true") for b in bars] == [
+        (o["retry_count"], o["automated"]) for o in timeline["operations"]
+    ]
+    hooks = page.find("g", data_lane="hooks")
+    assert [(float(h["data-t"]), h["data-name"]) for h in hooks] == [
+        (h["t"], h["name"]) for h in timeline["hook_runs"]
+    ]
+    retries = page.find("g", data_lane="retries")
+    assert [(float(r["data-t"]), int(r["data-retry-count"])) for r in retries] == [
+        (r["t"], r["retry_count"]) for r in timeline["retry_marks"]
+    ]
+    # Every bar and mark is drawn: a rect per bar, a line per mark.
+    svg = re.search(r'<svg class="lanes".*?</svg>', html, re.S)
+    assert svg
+    drawn = _Page(svg.group(0))
+    assert len(drawn.find("rect")) == len(bars) + 3  # and one band per lane
+    assert len(drawn.find("line")) >= len(hooks) + len(retries)
+    # The report beside it, linked relative to the page.
+    links = [a["href"] for a in page.find("a", **{"class": "report"})]
+    assert links == ["reproduce/shop/report.md"]
+    assert (tmp_path / links[0]).is_file()
+    # Readable without the picture: the numbers table names every event.
+    table = re.search(r'<figure class="replay".*?<details class="numbers">(.*?)</details>', html, re.S)
+    assert table
+    rows = _Page(table.group(1)).text
+    for h in timeline["hook_runs"]:
+        assert h["name"] in rows
+    for r in timeline["retry_marks"]:
+        assert f"retry count {r['retry_count']}" in rows
+    text = " ".join(page.text)
+    assert f"shop Argo CD {data['argocd_version']} {'held' if data['held'] else 'not held'}" in text
+
+
+def test_a_page_of_replays_only_stands_alone(tmp_path: Path) -> None:
+    """No ledger, no matrix: the page holds the replays, a broken one with its problem, and no more."""
+    good = _replay_into(tmp_path, "reproduce/shop")
+    _replay_into(tmp_path, "incidents/v2.14.21/27507-hook-deleted", held=False, argocd_version="v2.14.21")
+    broken = tmp_path / "incidents" / "v2.14.21" / "11872-broken"
+    broken.mkdir()
+    (broken / "report.json").write_text('{"held": true, "timeline": {"operations": [{"t": "soon"}]}}')
+
+    path = write_claims_page(tmp_path)
+    html = path.read_text()
+    page = _Page(html)
+    text = " ".join(page.text)
+
+    assert path == tmp_path / "claims.html"
+    assert 'id="replays"' in html
+    assert 'id="measured"' not in html
+    assert 'id="releases"' not in html
+    assert "No claims ledger for this page: only the replayed incidents below." in text
+    assert not page.find("p", **{"class": "counts"})  # no ledger, no verdicts to count
+    assert f"Claims about Argo CD sync hooks: v2.14.21, {good['argocd_version']}" in text
+    assert [f["data-replay"] for f in page.find("figure", **{"class": "replay"})] == [
+        "shop",
+        "11872-broken",
+        "27507-hook-deleted",
+    ]
+    (incident,) = page.find("figure", data_replay="27507-hook-deleted")
+    assert (incident["data-held"], incident["data-kind"]) == ("false", "incident")
+    assert "27507-hook-deleted Argo CD v2.14.21 not held" in text
+    assert "the bug not reproduced" in text
+    assert "Known hook bugs (argocd-chaos incidents) on v2.14.21" in text
+    (problem,) = page.find("figure", data_problem="true")
+    assert problem["data-replay"] == "11872-broken"
+    assert "timeline.operations[0].t is 'soon', not a number of seconds" in text
+    # Stands alone as the ledger's page does; its only other links are to reports beside it.
+    assert not page.find("script")
+    assert not page.find("link")
+    assert not page.find("img")
+    assert not page.find("iframe")
+    assert not [a for _, a in page.tags if "src" in a]
+    assert "url(" not in html
+    assert "@import" not in html
+    links = [a["href"] for a in page.find("a") if not a.get("href", "").startswith("#")]
+    assert links == [
+        "reproduce/shop/report.md",
+        "incidents/v2.14.21/27507-hook-deleted/report.md",
+    ]
+    assert all(":" not in link and not link.startswith(("/", "..")) for link in links)
+    assert all((tmp_path / link).is_file() for link in links)
