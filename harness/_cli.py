@@ -295,11 +295,16 @@ def _dispatch(args: argparse.Namespace) -> int:
             if args.compare is not None or args.fail_on_change:
                 raise ConfigError("--html writes the page of one reports directory; run --compare separately")
             from harness._report.html import write_claims_page
+            from harness._report.lanes import replay_reports
 
             reports = Path(args.reports)
-            if not (reports / "claims.json").is_file() and not (reports / "matrix.json").is_file():
+            if (
+                not (reports / "claims.json").is_file()
+                and not (reports / "matrix.json").is_file()
+                and not replay_reports(reports)
+            ):
                 raise ConfigError(
-                    f"no ledger at {reports / 'claims.json'} and no matrix.json beside it; "
+                    f"no ledger at {reports / 'claims.json'}, no matrix.json and no replay report beside it; "
                     "run `make chaos` first (or pass --reports DIR)"
                 )
             print(write_claims_page(reports, diff_pair=tuple(args.diff) if args.diff else None))
@@ -332,7 +337,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from harness._reproduce.command import ClusterOptions, reproduce
+    from harness._reproduce.command import ClusterOptions, page_root, refresh_claims_page, reproduce
 
     result, json_path, md_path = reproduce(
         app=args.app,
@@ -355,6 +360,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     for e in failed:
         _say(f"argocd-chaos: expectation not held (step {e.step}): {e.expectation}; observed: {e.observed}")
     _say(f"argocd-chaos: wrote {json_path} and {md_path}")
+    refresh_claims_page(page_root(json_path.parent), _say)
     return 1 if failed else 0
 
 

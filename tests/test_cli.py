@@ -144,12 +144,24 @@ def test_claims_html_writes_the_page(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "release v9.9.9 is not in the release matrix" in capsys.readouterr().err
 
 
+def test_claims_html_of_replays_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    replay = Path(__file__).parent / "report" / "data" / "replay"
+    folder = tmp_path / "reproduce" / "shop"
+    folder.mkdir(parents=True)
+    (folder / "report.json").write_text((replay / "report.json").read_text())
+
+    assert main(["claims", "--html", "--reports", str(tmp_path)]) == 0
+
+    assert capsys.readouterr().out == f"{tmp_path / 'claims.html'}\n"
+    assert 'data-replay="shop"' in (tmp_path / "claims.html").read_text()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (
             ["--html"],
-            "no ledger at reports/claims.json and no matrix.json beside it; "
+            "no ledger at reports/claims.json, no matrix.json and no replay report beside it; "
             "run `make chaos` first (or pass --reports DIR)",
         ),
         (["--diff", "v1", "v2"], "--diff FROM TO chooses the upgrade shown on the page: give it with --html"),

@@ -28,7 +28,7 @@ from harness._build.versions import normalise_version
 from harness._config import check_writable_dir, timeouts_from_env
 from harness._errors import ConfigError, HarnessError
 from harness._reproduce import report
-from harness._reproduce.command import ClusterOptions, _config, run_one, session_cluster
+from harness._reproduce.command import ClusterOptions, _config, refresh_claims_page, run_one, session_cluster
 from harness._reproduce.prepare import Prepared, prepare
 
 REPRODUCED, NOT_REPRODUCED, ERROR = "reproduced", "not reproduced", "error"
@@ -75,7 +75,11 @@ def run_incidents(
     table_only: bool,
     say: Callable[[str], None],
 ) -> int:
-    """Replay the catalogue on one release (unless `table_only`), then write the table; 0 unless an error."""
+    """Replay the catalogue on one release (unless `table_only`), then write the table and the claims page.
+
+    Returns 0 unless a replay could not run. The page (`REPORTS/claims.html`) draws every replay under
+    `reports`; one that cannot be written is a warning, not an error.
+    """
     check_writable_dir(reports, "--reports")
     status = 0
     if not table_only:
@@ -118,6 +122,7 @@ def run_incidents(
     json_path, md_path = write_table(reports, catalogue if catalogue.is_dir() else None)
     print(md_path.read_text(encoding="utf-8"), end="")
     say(f"argocd-chaos: wrote {json_path} and {md_path}")
+    refresh_claims_page(reports, say)
     return status
 
 

@@ -97,6 +97,11 @@ def test_automated_sync_with_retry_and_a_failing_presync_migration(
     assert (out / "report.md").is_file()
     assert list((out / "allure-results").glob("*-result.json"))
     assert (out / "diagnostics" / "application.yaml").is_file()
+    # The folder's claims page draws the replay: one bar per operation the timeline saw.
+    assert f"claims page written to {out / 'claims.html'}" in done.stderr
+    page = (out / "claims.html").read_text()
+    assert page.count('data-lane="operations"') == len(report["timeline"]["operations"]) >= 1
+    assert page.count('data-lane="hooks"') == len(report["timeline"]["hook_runs"]) >= 3
     _nothing_left(chaos_cluster, report["application"]["metadata"]["name"])
 
 

@@ -19,6 +19,7 @@ from harness._cluster.lease import leases_dir
 from harness._paths import state_root
 from harness._reproduce import incidents as _incidents
 from harness._reproduce import report
+from harness._reproduce.command import page_root, refresh_claims_page
 from harness._reproduce.prepare import prepare
 from harness._reproduce.run import ExpectationResult, ReplayResult, StepResult
 
@@ -254,3 +255,58 @@ def test_compare_of_two_runs_names_the_bugs_that_appear_or_disappear(tmp_path: P
     assert "- #9830 bug 9830: not reproduced on v2.14.21 → reproduced on v3.6.1 (the bug appears)" in text
     assert _incidents.compare_runs(old, tmp_path / "nothing-here") == []
     assert _incidents.format_compare([]) == ""
+
+
+@pytest.mark.parametrize(
+    ("out", "root"),
+    [
+        ("reports/reproduce/shop", "reports"),  # the default: the page of the suites' reports
+        ("reproduce/shop", "."),
+        ("mine", "mine"),  # any other --reports: a page of its own
+        ("a/reproduce", "a/reproduce"),
+    ],
+)
+def test_which_page_a_replay_belongs_to(out: str, root: str) -> None:
+    assert page_root(Path(out)) == Path(root)
+
+
+def test_a_replay_refreshes_the_page_of_its_reports_root(tmp_path: Path) -> None:
+    root = tmp_path / "reports"
+    json_path, _ = report.write(_result(tmp_path), root / "reproduce" / "shop")
+    said: list[str] = []
+
+    page = refresh_claims_page(page_root(json_path.parent), said.append)
+
+    assert page == root / "claims.html"
+    assert 'data-replay="shop"' in page.read_text()
+    assert said == [f"argocd-chaos: claims page written to {page} (open it in a browser)"]
+
+
+def test_a_page_that_cannot_be_written_is_a_warning(tmp_path: Path) -> None:
+    root = tmp_path / "reports"
+    json_path, _ = report.write(_result(tmp_path), root / "reproduce" / "shop")
+    (root / "matrix.json").write_text("{")
+    said: list[str] = []
+
+    assert refresh_claims_page(root, said.append) is None
+
+    (line,) = said
+    assert line.startswith(
+        "argocd-chaos: warning: the claims page was not written: cannot read the release matrix"
+    )
+    assert not (root / "claims.html").exists()
+    assert json_path.is_file()
+
+
+def test_the_incident_table_refreshes_the_page(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    reports = tmp_path / "reports"
+    _summary(reports, "v3.6.1", {27507: "reproduced"})
+    report.write(_result(tmp_path), reports / "incidents" / "v3.6.1" / "27507-x")
+    args = ["incidents", "--table-only", "--catalogue", str(tmp_path / "none"), "--reports", str(reports)]
+
+    assert main(args) == 0
+
+    html = (reports / "claims.html").read_text()
+    assert 'data-replay="27507-x"' in html
+    assert "Known hook bugs (argocd-chaos incidents) on v3.6.1" in html
+    assert f"claims page written to {reports / 'claims.html'}" in capsys.readouterr().err
