@@ -157,7 +157,8 @@ kind-suites:
 	  $(BIN)/argocd-chaos claims --reports $(KIND_REPORTS)/existing --compare $(KIND_REPORTS) || status=$${status:-1}; \
 	  rm -f $$kc; \
 	fi; \
-	if [ "$(KEEP_CLUSTER)" != always ]; then $$kind delete cluster --name $(KIND_CLUSTER_NAME); fi; \
+	if [ "$(KEEP_CLUSTER)" != always ]; then $$kind delete cluster --name $(KIND_CLUSTER_NAME); \
+	  $(BIN)/python -c 'import shutil, sys; from harness._paths import state_root; shutil.rmtree(state_root() / ("kind." + sys.argv[1]), ignore_errors=True)' $(KIND_CLUSTER_NAME); fi; \
 	exit $${status:-0}
 
 # Warm boots of the embedded cluster: per-run wall time, per-step figures, median/min/max.

@@ -441,7 +441,8 @@ class KindProvider(RealClusterRepos, Provider):
         if keep or not handle.owned:
             say(
                 f"argocd-chaos: keeping kind cluster {handle.name!r}; export KUBECONFIG={handle.kubeconfig}; "
-                f"delete it with `kind delete cluster --name {handle.name}`"
+                f"delete it with `kind delete cluster --name {handle.name}` and its kubeconfig and state "
+                f"with `rm -r {self.state_dir(handle.name)}`"
             )
             return
         try:
