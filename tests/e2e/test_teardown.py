@@ -208,14 +208,14 @@ TOGETHER_SESSION = textwrap.dedent(
 
     def test_hold_the_cluster_until_both_have_it(chaos_cluster):
         here = Path(os.environ["TOGETHER_DIR"])
+        assert client.CoreV1Api(chaos_cluster.api_client()).list_namespace().items
+        # Written once this session has used the cluster; the owner ends (and removes the cluster)
+        # only after the other session's mark is there too.
         (here / f"{os.getpid()}.{'owned' if chaos_cluster.owned else 'reused'}").write_text("")
         deadline = time.monotonic() + 180
-        # Both sessions hold the cluster at the same time, so the owner cannot end (and remove it)
-        # before the other has used it.
         while len(list(here.glob("*.owned")) + list(here.glob("*.reused"))) < 2:
             assert time.monotonic() < deadline, "the other session never got the cluster"
             time.sleep(0.2)
-        assert client.CoreV1Api(chaos_cluster.api_client()).list_namespace().items
     """
 )
 
@@ -244,7 +244,7 @@ def test_two_sessions_of_one_name_started_together_boot_it_once(tmp_path: Path) 
                 p.kill()
                 p.communicate()
     results = [(p.returncode, out) for p, out in zip(sessions, outputs, strict=True)]
-    assert [code for code, _ in results] == [0, 0], results
+    assert [code for code, _ in results] == [0, 0], "\n\n".join(out[-3000:] for _, out in results)
     assert sorted(f.suffix for f in tmp_path.glob("*.owned")) + sorted(
         f.suffix for f in tmp_path.glob("*.reused")
     ) == [".owned", ".reused"]
