@@ -17,12 +17,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired
+
+import pydantic
+from typing_extensions import TypedDict  # pydantic needs this TypedDict on Python < 3.12
 
 from harness._report.charts import Tick, nice_ticks, number_label
+from harness._report.ledger import json_type
 
 __all__ = [
     "HookRun",
@@ -149,115 +153,108 @@ def load_replays(reports_dir: Path) -> list[Replay]:
             continue
         try:
             replays.append(_parse(base, data))
-        except _BadShape as exc:
-            replays.append(_broken(base, str(exc)))
+        except pydantic.ValidationError as exc:
+            replays.append(_broken(base, _shape_problem(data, exc)))
     return replays
 
 
-class _BadShape(Exception):
-    """A report.json value is not what report.py writes; the message names it."""
+class _OperationShape(TypedDict):
+    # Reports written before `seq` was kept number operations in the order listed.
+    seq: NotRequired[int | None]
+    t: float
+    ended_t: NotRequired[float | None]
+    phase: NotRequired[str | None]
+    automated: NotRequired[bool | None]
+    retry_count: NotRequired[int | None]
+    message: NotRequired[str | None]
+
+
+class _HookRunShape(TypedDict):
+    t: float
+    name: NotRequired[str | None]
+
+
+class _RetryShape(TypedDict):
+    t: float
+    retry_count: NotRequired[int | None]
+
+
+class _TimelineShape(TypedDict):
+    operations: NotRequired[list[_OperationShape]]
+    hook_runs: NotRequired[list[_HookRunShape]]
+    retry_marks: NotRequired[list[_RetryShape]]
+    stopped_t: NotRequired[float | None]
+
+
+class _ReportShape(TypedDict):
+    """What a replay chart reads of ``report.json`` (harness/_reproduce/report.py writes the whole)."""
+
+    timeline: _TimelineShape
+    held: bool
+    argocd_version: NotRequired[str | None]
+    seconds: NotRequired[float | None]
+    expectations: NotRequired[list[Any]]
+
+
+# Strict: a count given as true or "2" is as wrong as a missing one; the report is an input (another
+# run's artifact), so a wrong shape is one problem naming the field, shown on the page, not a traceback.
+_REPORT_SHAPE = pydantic.TypeAdapter(_ReportShape)
 
 
 def _broken(base: Replay, reason: str) -> Replay:
     return Replay(base.name, base.kind, base.path, report_md=base.report_md, problem=reason)
 
 
-def _number(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _BadShape(f"{where} is {value!r}, not a number of seconds")
-    return float(value)
-
-
-def _int(value: Any, where: str, default: int) -> int:
-    if value is None:
-        return default
-    # bool is an int in Python; a count given as true is as wrong as one given as "2".
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _BadShape(f"{where} is {value!r}, not a whole number")
-    return value
-
-
-def _str(value: Any, where: str, default: str) -> str:
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise _BadShape(f"{where} is {value!r}, not a string")
-    return value
-
-
-def _bool(value: Any, where: str, default: bool) -> bool:
-    if value is None:
-        return default
-    if not isinstance(value, bool):
-        raise _BadShape(f"{where} is {value!r}, not true or false")
-    return value
-
-
-def _items(timeline: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
-    value = timeline.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
-        raise _BadShape(f"timeline.{key} is not a list of objects")
-    return value
+def _shape_problem(data: object, exc: pydantic.ValidationError) -> str:
+    """The first problem, as ``field `timeline.operations[0].t`: Input should be ... (got ...)``."""
+    if not isinstance(data, dict):
+        return f"is not a replay report: expected a JSON object, got {json_type(data)}"
+    error = exc.errors()[0]
+    loc = list(error["loc"])
+    field = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    if error["type"] == "missing" and field == "timeline":
+        return "has no timeline object (is it a report.json of `argocd-chaos reproduce`?)"
+    value = error.get("input")
+    got = f" (got {json_type(value)} {json.dumps(value)[:60]})" if error["type"] != "missing" else ""
+    return f"field `{field}`: {error['msg']}{got}"
 
 
 def _parse(base: Replay, data: Any) -> Replay:
-    if not isinstance(data, Mapping):
-        raise _BadShape("is not a replay report: expected a JSON object")
-    timeline = data.get("timeline")
-    if not isinstance(timeline, Mapping):
-        raise _BadShape("has no timeline object (is it a report.json of `argocd-chaos reproduce`?)")
-    operations = []
-    for i, op in enumerate(_items(timeline, "operations")):
-        where = f"timeline.operations[{i}]"
-        ended = op.get("ended_t")
-        operations.append(
-            Operation(
-                # Reports written before `seq` was kept number operations in the order listed.
-                seq=_int(op.get("seq"), f"{where}.seq", i + 1),
-                t=_number(op.get("t"), f"{where}.t"),
-                ended_t=None if ended is None else _number(ended, f"{where}.ended_t"),
-                phase=_str(op.get("phase"), f"{where}.phase", ""),
-                automated=_bool(op.get("automated"), f"{where}.automated", False),
-                retry_count=_int(op.get("retry_count"), f"{where}.retry_count", 0),
-                message=_str(op.get("message"), f"{where}.message", ""),
-            )
+    """The replay of a report's data; raises pydantic.ValidationError for a wrong shape."""
+    report = _REPORT_SHAPE.validate_python(data, strict=True)
+    timeline = report["timeline"]
+    operations = [
+        Operation(
+            seq=op.get("seq") or i + 1,
+            t=float(op["t"]),
+            ended_t=_seconds_or_none(op.get("ended_t")),
+            phase=op.get("phase") or "",
+            automated=bool(op.get("automated")),
+            retry_count=op.get("retry_count") or 0,
+            message=op.get("message") or "",
         )
-    hooks = [
-        HookRun(
-            _number(h.get("t"), f"timeline.hook_runs[{i}].t"),
-            _str(h.get("name"), f"timeline.hook_runs[{i}].name", "?"),
-        )
-        for i, h in enumerate(_items(timeline, "hook_runs"))
+        for i, op in enumerate(timeline.get("operations", []))
     ]
-    retries = [
-        Retry(
-            _number(r.get("t"), f"timeline.retry_marks[{i}].t"),
-            _int(r.get("retry_count"), f"timeline.retry_marks[{i}].retry_count", 0),
-        )
-        for i, r in enumerate(_items(timeline, "retry_marks"))
-    ]
-    stopped = timeline.get("stopped_t")
-    seconds = data.get("seconds")
-    expectations = data.get("expectations", [])
-    if not isinstance(expectations, list):
-        raise _BadShape(f"expectations is {expectations!r}, not a list")
-    held = data.get("held")
-    if held is None:
-        raise _BadShape("has no 'held' (true when every expectation held)")
+    hooks = [HookRun(float(h["t"]), h.get("name") or "?") for h in timeline.get("hook_runs", [])]
+    retries = [Retry(float(r["t"]), r.get("retry_count") or 0) for r in timeline.get("retry_marks", [])]
     return Replay(
         name=base.name,
         kind=base.kind,
         path=base.path,
         report_md=base.report_md,
-        release=_str(data.get("argocd_version"), "argocd_version", "unknown"),
-        held=_bool(held, "held", False),
-        expectations=len(expectations),
-        seconds=None if seconds is None else _number(seconds, "seconds"),
+        release=report.get("argocd_version") or "unknown",
+        held=report["held"],
+        expectations=len(report.get("expectations", [])),
+        seconds=_seconds_or_none(report.get("seconds")),
         operations=tuple(sorted(operations, key=lambda o: o.t)),
         hook_runs=tuple(sorted(hooks, key=lambda h: h.t)),
         retries=tuple(sorted(retries, key=lambda r: r.t)),
-        stopped_t=None if stopped is None else _number(stopped, "timeline.stopped_t"),
+        stopped_t=_seconds_or_none(timeline.get("stopped_t")),
     )
+
+
+def _seconds_or_none(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 # --------------------------------------------------------------------------------------------------

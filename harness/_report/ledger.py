@@ -48,6 +48,7 @@ __all__ = [
     "derive_verdict",
     "format_ledger_markdown",
     "format_ledger_table",
+    "json_type",
     "load_ledger",
     "redact",
     "to_json",
@@ -497,7 +498,7 @@ _LEDGER_SHAPE = pydantic.TypeAdapter(list[_EntryShape])
 def _shape_problem(data: object, exc: pydantic.ValidationError) -> str:
     """The first problem, as `claim C1 (entry 1): field checks[0].agrees: Input should be ...`."""
     if not isinstance(data, list):
-        return f"expected a JSON list of claim objects, got {_json_type(data)}"
+        return f"expected a JSON list of claim objects, got {json_type(data)}"
     error = exc.errors()[0]
     loc = list(error["loc"])
     first = loc.pop(0) if loc else None
@@ -511,11 +512,12 @@ def _shape_problem(data: object, exc: pydantic.ValidationError) -> str:
     if field:
         where += f": field `{field}`"
     value = error.get("input")
-    got = f" (got {_json_type(value)} {json.dumps(value)[:60]})" if error["type"] != "missing" else ""
+    got = f" (got {json_type(value)} {json.dumps(value)[:60]})" if error["type"] != "missing" else ""
     return f"{where}: {error['msg']}{got}"
 
 
-def _json_type(value: object) -> str:
+def json_type(value: object) -> str:
+    """What a JSON value is, in words for an error message ("a string", "an object", ...)."""
     names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
     return names.get(type(value), "a number")
 

@@ -148,22 +148,32 @@ def test_no_replays(tmp_path: Path) -> None:
         ('{"held": true,', "cannot be read: Expecting"),
         ("[]", "is not a replay report: expected a JSON object"),
         ('{"held": true}', "has no timeline object"),
-        ('{"held": true, "timeline": {"operations": {}}}', "timeline.operations is not a list of objects"),
+        (
+            '{"held": true, "timeline": {"operations": {}}}',
+            "field `timeline.operations`: Input should be a valid list (got an object {})",
+        ),
         (
             '{"held": true, "timeline": {"operations": [{"t": "soon"}]}}',
-            "timeline.operations[0].t is 'soon', not a number of seconds",
+            'field `timeline.operations[0].t`: Input should be a valid number (got a string "soon")',
         ),
         (
             '{"held": true, "timeline": {"operations": [{"t": 1, "retry_count": true}]}}',
-            "timeline.operations[0].retry_count is True, not a whole number",
+            "field `timeline.operations[0].retry_count`: Input should be a valid integer "
+            "(got a boolean true)",
         ),
         (
             '{"held": true, "timeline": {"hook_runs": [{"t": 1, "name": 7}]}}',
-            "timeline.hook_runs[0].name is 7, not a string",
+            "field `timeline.hook_runs[0].name`: Input should be a valid string (got a number 7)",
         ),
-        ('{"held": "yes", "timeline": {}}', "held is 'yes', not true or false"),
-        ('{"timeline": {}}', "has no 'held'"),
-        ('{"held": true, "seconds": "long", "timeline": {}}', "seconds is 'long', not a number of seconds"),
+        (
+            '{"held": "yes", "timeline": {}}',
+            'field `held`: Input should be a valid boolean (got a string "yes")',
+        ),
+        ('{"timeline": {}}', "field `held`: Field required"),
+        (
+            '{"held": true, "seconds": "long", "timeline": {}}',
+            'field `seconds`: Input should be a valid number (got a string "long")',
+        ),
     ],
 )
 def test_a_broken_report_is_kept_with_its_problem(tmp_path: Path, content: str, problem: str) -> None:
