@@ -337,7 +337,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from harness._reproduce.command import ClusterOptions, page_root, refresh_claims_page, reproduce
+    from harness._report.html import refresh_claims_page
+    from harness._reproduce.command import ClusterOptions, page_root, reproduce
 
     result, json_path, md_path = reproduce(
         app=args.app,

@@ -52,7 +52,7 @@ from harness._report.claims_plugin import (
     start_allure,
     write_environment,
 )
-from harness._report.html import write_claims_page
+from harness._report.html import refresh_claims_page
 from harness._report.ledger import Ledger
 from harness._scenario import diagnostics as _diagnostics
 from harness._scenario import schedule
@@ -379,13 +379,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if not config.option.collectonly and ledger.observed_anything():
         json_path, md_path = ledger.write(cfg.reports_dir, env.get("argocd", "unknown"))
         say(f"argocd-chaos: claims ledger written to {json_path} and {md_path}")
-        try:
-            page = write_claims_page(cfg.reports_dir)
-        except (HarnessError, OSError) as exc:
-            # The ledger is written; a page that cannot be made must not hide it, but must be seen.
-            say(f"argocd-chaos: warning: the claims page was not written: {exc}", yellow=True)
-        else:
-            say(f"argocd-chaos: claims page written to {page} (open it in a browser)")
+        # The ledger is written; a page that cannot be made must not hide it, but must be seen.
+        page = refresh_claims_page(cfg.reports_dir, lambda line: say(line, yellow="warning:" in line))
     elif any(claim_ids(i) for i in session.items):
         say(f"argocd-chaos: no claim test ran; the ledger in {cfg.reports_dir} is left as it was")
     figures = config.pluginmanager.get_plugin("argocd-chaos-run-figures")

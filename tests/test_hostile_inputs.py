@@ -115,22 +115,28 @@ def test_load_the_fixture():
 """
 
 
-def _fixture_file(text: str) -> Setup:
-    def setup(d: Dirs) -> None:
-        app = d.work / "fx" / "broken"
-        app.mkdir(parents=True)
-        (app / "01-ok.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n")
-        (app / "02-bad.yaml").write_text(text)
-        (d.work / "test_inner.py").write_text(FIXTURE_TEST)
-
-    return setup
-
-
 def _test_file(text: str) -> Setup:
     def setup(d: Dirs) -> None:
         (d.work / "test_inner.py").write_text(text)
 
     return setup
+
+
+def _fixture_case(text: str, problem: str) -> Case:
+    """A pytest run of FIXTURE_TEST over ./fx/broken, whose second file holds `text`.
+
+    `-rN`: no short summary, which would repeat the failing test's message.
+    """
+
+    def setup(d: Dirs) -> None:
+        app = d.work / "fx" / "broken"
+        app.mkdir(parents=True)
+        (app / "01-ok.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\n")
+        (app / "02-bad.yaml").write_text(text)
+        _test_file(FIXTURE_TEST)(d)
+
+    message = f"ConfigError: fixture file fx/broken/02-bad.yaml: {problem}"
+    return Case(("pytest", "-rN"), message, 1, keeps=DURATIONS, setup=setup)
 
 
 CASES: dict[str, Case] = {
@@ -162,28 +168,13 @@ CASES: dict[str, Case] = {
         setup=_not_run_ledgers,
     ),
     # -- fixture files (item 4): the test fails with one error naming the file and the document --
-    # (-rN: no short summary, which would repeat the failing test's message)
-    "fixture-invalid-yaml": Case(
-        ("pytest", "-rN"),
-        "ConfigError: fixture file fx/broken/02-bad.yaml: document 1 is not valid YAML",
-        1,
-        keeps=DURATIONS,
-        setup=_fixture_file("apiVersion: v1\nkind: [ConfigMap\n"),
+    "fixture-invalid-yaml": _fixture_case(
+        "apiVersion: v1\nkind: [ConfigMap\n", "document 1 is not valid YAML"
     ),
-    "fixture-hook-without-kind": Case(
-        ("pytest", "-rN"),
-        "ConfigError: fixture file fx/broken/02-bad.yaml: document 1 (line 1) has no `kind`",
-        1,
-        keeps=DURATIONS,
-        setup=_fixture_file("apiVersion: batch/v1\nmetadata:\n  name: hook\n"),
+    "fixture-hook-without-kind": _fixture_case(
+        "apiVersion: batch/v1\nmetadata:\n  name: hook\n", "document 1 (line 1) has no `kind`"
     ),
-    "fixture-document-is-a-list": Case(
-        ("pytest", "-rN"),
-        "ConfigError: fixture file fx/broken/02-bad.yaml: document 1 (line 1) is a list",
-        1,
-        keeps=DURATIONS,
-        setup=_fixture_file("- a\n- b\n"),
-    ),
+    "fixture-document-is-a-list": _fixture_case("- a\n- b\n", "document 1 (line 1) is a list"),
     # -- state on disk (item 7) --
     "status-of-a-corrupt-state-file": Case(
         ("cluster", "status", "--name", "x"),

@@ -15,13 +15,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from harness._errors import HarnessError
 from harness._report.charts import SvgChart, chart_rows, charts_for, layout
 from harness._report.claim_texts import claim_text
 from harness._report.lanes import LaneChart, Replay, lane_chart, lane_rows, load_replays
@@ -34,7 +35,14 @@ from harness._report.ledger import (
     load_ledger,
 )
 
-__all__ = ["PAGE_NAME", "Matrix", "load_matrix", "render_claims_page", "write_claims_page"]
+__all__ = [
+    "PAGE_NAME",
+    "Matrix",
+    "load_matrix",
+    "refresh_claims_page",
+    "render_claims_page",
+    "write_claims_page",
+]
 
 PAGE_NAME = "claims.html"
 MATRIX_NAME = "matrix.json"
@@ -357,4 +365,20 @@ def write_claims_page(reports_dir: Path, *, diff_pair: tuple[str, str] | None = 
     html = render_claims_page(entries, matrix=matrix, diff_pair=diff_pair, source=source, replays=replays)
     page = reports_dir / PAGE_NAME
     _atomic_write(page, html)
+    return page
+
+
+def refresh_claims_page(root: Path, say: Callable[[str], None]) -> Path | None:
+    """Write ``<root>/claims.html`` again (``write_claims_page``) and say where; returns its path.
+
+    For the end of a run whose own reports are written already (a pytest session, a replay): a page
+    that cannot be written (an unreadable ledger or matrix, a read-only folder) is said as a warning
+    and gives None, so the run's outcome never depends on the page.
+    """
+    try:
+        page = write_claims_page(root)
+    except (HarnessError, OSError) as exc:
+        say(f"argocd-chaos: warning: the claims page was not written: {exc}")
+        return None
+    say(f"argocd-chaos: claims page written to {page} (open it in a browser)")
     return page

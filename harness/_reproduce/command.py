@@ -21,8 +21,6 @@ from harness._cluster.access import cluster_access
 from harness._cluster.provider import ClusterHandle
 from harness._cluster.registry import check_inputs
 from harness._config import HarnessConfig, Keep, Provider, check_writable_dir, timeouts_from_env
-from harness._errors import HarnessError
-from harness._report.html import write_claims_page
 from harness._reproduce import report
 from harness._reproduce.prepare import Prepared, prepare
 from harness._reproduce.run import ReplayResult, replay
@@ -52,22 +50,6 @@ def page_root(out: Path) -> Path:
     is; any other folder given with ``--reports`` gets a page of its own.
     """
     return out.parent.parent if out.parent.name == "reproduce" else out
-
-
-def refresh_claims_page(root: Path, say: Callable[[str], None]) -> Path | None:
-    """Write ``<root>/claims.html`` again so that it draws the replays there; returns its path.
-
-    A page that cannot be written (an unreadable ledger or matrix beside the replays, a read-only
-    folder) is said as a warning and gives None: the replay's own reports are written already and
-    its exit status must not depend on the page.
-    """
-    try:
-        page = write_claims_page(root)
-    except (HarnessError, OSError) as exc:
-        say(f"argocd-chaos: warning: the claims page was not written: {exc}")
-        return None
-    say(f"argocd-chaos: claims page written to {page} (open it in a browser)")
-    return page
 
 
 def reproduce(

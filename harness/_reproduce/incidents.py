@@ -27,8 +27,9 @@ from typing import Any
 from harness._build.versions import normalise_version
 from harness._config import check_writable_dir, timeouts_from_env
 from harness._errors import ConfigError, HarnessError
+from harness._report.html import refresh_claims_page
 from harness._reproduce import report
-from harness._reproduce.command import ClusterOptions, _config, refresh_claims_page, run_one, session_cluster
+from harness._reproduce.command import ClusterOptions, _config, run_one, session_cluster
 from harness._reproduce.prepare import Prepared, prepare
 
 REPRODUCED, NOT_REPRODUCED, ERROR = "reproduced", "not reproduced", "error"

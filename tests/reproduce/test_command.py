@@ -17,9 +17,10 @@ from harness._cli import main
 from harness._cluster import session as _session
 from harness._cluster.lease import leases_dir
 from harness._paths import state_root
+from harness._report.html import refresh_claims_page
 from harness._reproduce import incidents as _incidents
 from harness._reproduce import report
-from harness._reproduce.command import page_root, refresh_claims_page
+from harness._reproduce.command import page_root
 from harness._reproduce.prepare import prepare
 from harness._reproduce.run import ExpectationResult, ReplayResult, StepResult
 
